@@ -1,0 +1,3 @@
+module github.com/filesession/filesession
+
+go 1.26
