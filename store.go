@@ -34,7 +34,8 @@ import (
 //     if the session is gone (deleted, renewed away, reaped, expired) they
 //     return ErrNotFound and leave no trace.
 type Store interface {
-	// Load returns the session stored under id.
+	// Load returns the session stored under id. Loading does not count as
+	// use: it never moves LastAccess (the manager touches explicitly).
 	Load(ctx context.Context, id string) (Record, error)
 
 	// Create stores a new session under id. It returns an error matching
@@ -79,8 +80,9 @@ type Store interface {
 // operator tools and per-user revocation. List calls fn for each decodable
 // session, expired ones included (check [Record.ExpiresAt]); it streams, so
 // memory does not grow with the number of sessions. A session created or
-// deleted while List runs may or may not be seen. If fn returns an error,
-// List stops and returns it.
+// deleted while List runs may or may not be seen. fn may call the store
+// (per-user revocation deletes from inside it). If fn returns an error, List
+// stops and returns it.
 type Lister interface {
 	List(ctx context.Context, fn func(id string, r Record) error) error
 }
