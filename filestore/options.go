@@ -1,0 +1,253 @@
+package filestore
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/filesession/filesession"
+)
+
+// SyncMode says how much of a write is made durable before the write
+// returns. Every mode is atomic: a reader, a process crash or a power loss
+// never leaves a half-written session file behind, because the file is
+// written under a temporary name and renamed into place. The modes differ in
+// which writes a power loss (or kernel crash) may undo.
+type SyncMode int
+
+const (
+	// SyncFull, the default, fsyncs the new file before renaming it and
+	// fsyncs the directory after the rename (and after an unlink). A write
+	// that returned nil survives a power loss. It costs two fsyncs per write.
+	SyncFull SyncMode = iota
+
+	// SyncFile fsyncs the new file but not the directory, which is what
+	// google/renameio and write-file-atomic do. After a power loss a session
+	// file is always either its old or its new version, never empty or
+	// torn, but the last renames (and deletes) may be undone: a save may be
+	// lost, a deleted or renewed-away session may come back. One fsync per
+	// write.
+	SyncFile
+
+	// SyncNone never fsyncs. Writes are still atomic against concurrent
+	// readers and process crashes (kill -9), since the page cache survives
+	// those, but after a power loss recent session files may be empty or
+	// missing. Use it for tests, tmpfs, or sessions you can afford to lose.
+	SyncNone
+)
+
+// String returns the mode's name as written in this package.
+func (m SyncMode) String() string {
+	switch m {
+	case SyncFull:
+		return "SyncFull"
+	case SyncFile:
+		return "SyncFile"
+	case SyncNone:
+		return "SyncNone"
+	}
+	return fmt.Sprintf("SyncMode(%d)", int(m))
+}
+
+// Defaults of Options fields left at their zero value.
+const (
+	// DefaultPath is the session directory when Options.Path is empty,
+	// relative to the working directory like session-file-store's path.
+	DefaultPath = "./sessions"
+	// DefaultTTL is the idle timeout of records that carry none.
+	DefaultTTL = 24 * time.Hour
+	// DefaultPrefix is the file name prefix when Prefix is empty and
+	// NoPrefix is false.
+	DefaultPrefix = "sess_"
+	// DefaultExtension is the file name suffix when Extension is empty.
+	DefaultExtension = ".json"
+	// DefaultLockTimeout bounds every wait for a session's lock.
+	DefaultLockTimeout = 5 * time.Second
+	// DefaultMaxSize is the largest encoded session file, 1 MiB.
+	DefaultMaxSize = 1 << 20
+)
+
+// Options configure a Store. The zero value is usable: every zero field takes
+// the default stated on it, except that Retries and ReapInterval are off
+// when zero (DefaultOptions turns them on).
+//
+// How session-file-store's options map onto these:
+//
+//   - path → Path (default "./sessions" in both). We create it 0700, not
+//     0755, and refuse one that is a symlink, not ours, or writable by others.
+//   - ttl (seconds, default 3600) → TTL (a time.Duration, default 24h). Like
+//     ttl, it is used only for records whose cookie.originalMaxAge is
+//     null, 0 or missing.
+//   - retries (default 5) → Retries (DefaultOptions: 3). session-file-store
+//     retries every read error, ENOENT included, and logs each retry, which
+//     turns every unknown session ID into a delay and a log flood. We retry
+//     only transient errors (EINTR, EAGAIN, EBUSY, EMFILE, ENFILE), of reads
+//     and writes alike, and never ENOENT.
+//   - reapInterval (seconds, default 3600, -1 disables) → ReapInterval
+//     (DefaultOptions: 1h; zero or negative disables).
+//   - reapAsync → always on: the reaper is a goroutine of this process, so
+//     it never blocks a request, and it needs no child process or node
+//     binary on PATH.
+//   - fileExtension (default ".json") → Extension (default ".json").
+//     session-file-store has no prefix; set NoPrefix to get its file names.
+//   - secret/crypto (encryption), encoder/decoder, fallbackSessionFn, logFn →
+//     none; logging goes to Logger.
+type Options struct {
+	// Path is the session directory. Default "./sessions". If it does not
+	// exist, Open creates it (and its parents) with mode 0700. Open refuses
+	// a Path that is a symlink, not a directory, not owned by the effective
+	// user, or writable by group or others.
+	Path string
+
+	// TTL is the idle timeout of records that carry none (a zero
+	// IdleTimeout, or a file whose cookie.originalMaxAge is null, 0 or
+	// missing). Zero means DefaultTTL (24h); negative is an error. TTL()
+	// returns it.
+	TTL time.Duration
+
+	// Retries is how many times a filesystem operation that failed with a
+	// transient error (EINTR, EAGAIN, EBUSY, EMFILE, ENFILE) is retried,
+	// with a backoff of 5ms·2^i that honours the context. Zero or negative
+	// means no retries; DefaultOptions has 3. Other errors (ENOENT,
+	// ENOSPC, EDQUOT, EIO, EACCES, EPERM, EROFS, ...) are never retried.
+	Retries int
+
+	// ReapInterval is how often a background goroutine removes expired
+	// sessions and stale temporary files. The first pass runs a second
+	// after Open, then one every interval. Zero or negative disables the
+	// goroutine (call Reap yourself); DefaultOptions has 1h.
+	ReapInterval time.Duration
+
+	// Prefix starts every session file name: <Path>/<Prefix><id><Extension>.
+	// Empty means DefaultPrefix ("sess_"), unless NoPrefix is set. It must
+	// not contain '/' or NUL, nor start with '.', which marks this store's
+	// own hidden files.
+	Prefix string
+
+	// NoPrefix makes file names start with the ID itself, as
+	// session-file-store's do; Prefix must then be empty.
+	NoPrefix bool
+
+	// Extension ends every session file name. Empty means
+	// DefaultExtension (".json"). It must not contain '/' or NUL.
+	Extension string
+
+	// IDLength is the exact length of the IDs the store accepts (see
+	// filesession.ValidID). Zero means filesession.IDLength (43);
+	// express-session's IDs are 32.
+	IDLength int
+
+	// Sync says which fsyncs a write makes; the zero value is SyncFull.
+	// See SyncMode for the trade-off.
+	Sync SyncMode
+
+	// LockTimeout bounds the wait for a session's lock; a context deadline
+	// that comes first wins. A wait that runs out fails with an error
+	// matching filesession.ErrLockTimeout. Zero or negative means
+	// DefaultLockTimeout (5s).
+	LockTimeout time.Duration
+
+	// MaxSize is the largest encoded session file in bytes. A write of a
+	// bigger record fails with an error matching filesession.ErrTooLarge and
+	// writes nothing; a bigger file found on disk is treated as corrupt.
+	// Zero or negative means DefaultMaxSize (1 MiB).
+	MaxSize int
+
+	// Logger receives warnings (symlinks or foreign files where a session
+	// should be, corrupt files, retries, reaper errors). Session IDs never
+	// appear in it, only a short hash. Nil means slog.Default().
+	Logger *slog.Logger
+
+	// Now is the clock for every expiry decision and for timestamps the
+	// store fills in. Nil means time.Now. Lock timeouts and retry backoff
+	// always use the real clock.
+	Now func() time.Time
+
+	// wrapFS, when set (only by tests, through export_test.go), wraps the
+	// filesystem the store uses, to count or fail its calls.
+	wrapFS func(fileSystem) fileSystem
+}
+
+// DefaultOptions returns the options of session-file-store as the reference
+// configuration uses it: Path "./sessions", TTL 24h, Retries 3,
+// ReapInterval 1h, and every other field at its default.
+func DefaultOptions() Options {
+	return Options{
+		Path:         DefaultPath,
+		TTL:          DefaultTTL,
+		Retries:      3,
+		ReapInterval: time.Hour,
+	}
+}
+
+// withDefaults returns o with every zero field replaced by its default, or
+// an error for a setting that cannot work.
+func (o Options) withDefaults() (Options, error) {
+	if o.Path == "" {
+		o.Path = DefaultPath
+	}
+	switch {
+	case o.TTL < 0:
+		return o, fmt.Errorf("filestore: negative TTL %v", o.TTL)
+	case o.TTL == 0:
+		o.TTL = DefaultTTL
+	}
+	if o.Retries < 0 {
+		o.Retries = 0
+	}
+	switch {
+	case o.NoPrefix && o.Prefix != "":
+		return o, errors.New("filestore: NoPrefix is set but Prefix is not empty")
+	case o.NoPrefix:
+	case o.Prefix == "":
+		o.Prefix = DefaultPrefix
+	}
+	if strings.HasPrefix(o.Prefix, ".") {
+		// Names starting with '.' are the store's own: the lock file and
+		// temporary files. Keeping sessions out of that space is what lets
+		// the reaper and List tell them apart by name alone.
+		return o, fmt.Errorf("filestore: Prefix %q starts with '.', which is reserved for the store's own files", o.Prefix)
+	}
+	if o.Extension == "" {
+		o.Extension = DefaultExtension
+	}
+	for _, s := range []string{o.Prefix, o.Extension} {
+		if strings.ContainsAny(s, "/\x00") {
+			return o, fmt.Errorf("filestore: file name part %q contains '/' or NUL", s)
+		}
+	}
+	if strings.HasSuffix(o.Extension, tempSuffix) || strings.HasSuffix(o.Extension, corruptSuffix) {
+		return o, fmt.Errorf("filestore: Extension %q ends like the store's temporary or quarantined files", o.Extension)
+	}
+	if o.IDLength == 0 {
+		o.IDLength = filesession.IDLength
+	}
+	if o.IDLength < 0 || o.IDLength > 200 {
+		// 200 keeps <prefix><id><extension> and its temp name well under
+		// NAME_MAX (255) for any sane prefix and extension.
+		return o, fmt.Errorf("filestore: IDLength %d out of range", o.IDLength)
+	}
+	if n := len(o.Prefix) + o.IDLength + len(o.Extension) + len(".") + 17 + len(tempSuffix) + len(corruptSuffix); n > 255 {
+		return o, fmt.Errorf("filestore: file names would be %d bytes long, over the 255 filesystems allow", n)
+	}
+	switch o.Sync {
+	case SyncFull, SyncFile, SyncNone:
+	default:
+		return o, fmt.Errorf("filestore: unknown %v", o.Sync)
+	}
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = DefaultLockTimeout
+	}
+	if o.MaxSize <= 0 {
+		o.MaxSize = DefaultMaxSize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o, nil
+}

@@ -1,0 +1,245 @@
+package filestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/filesession/filesession"
+	"golang.org/x/sys/unix"
+)
+
+// dirBatch is how many directory entries List and Reap hold at once, so
+// their memory does not grow with the number of sessions.
+const dirBatch = 256
+
+// staleTemp is how old (by the store's clock) a temporary file must be
+// before the reaper removes it. A write holds its session's lock from
+// creating its temporary file to renaming it, and the reaper takes that
+// lock too, so this is only a second line of defence for writers of
+// other programs sharing the name pattern.
+const staleTemp = 10 * time.Minute
+
+// firstReap is how long after Open the background reaper's first pass
+// runs: soon, but not in the middle of the program's start-up.
+const firstReap = time.Second
+
+// walk calls fn for every name in the directory, dirBatch names at a time.
+// It holds the store's descriptors only while reading a batch, never while
+// fn runs, so fn may call the store (List's callback may Delete) and Close
+// does not wait for a whole pass.
+func (s *Store) walk(ctx context.Context, fn func(name string) error) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	d, err := s.fs.OpenFile(".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	s.mu.RUnlock()
+	if err != nil {
+		return fmt.Errorf("filestore: open session directory: %w", err)
+	}
+	defer d.Close()
+	for {
+		names, err := d.ReadDirNames(dirBatch)
+		for _, name := range names {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("filestore: %w", err)
+			}
+			if err := fn(name); err != nil {
+				return err
+			}
+		}
+		switch {
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return fmt.Errorf("filestore: read session directory: %w", err)
+		}
+	}
+}
+
+// List calls fn for each session file that decodes, expired ones included,
+// in directory order. It streams the directory, so memory does not grow
+// with the number of sessions. A session created or deleted while List
+// runs may or may not be seen; fn may call the store, Delete included. If
+// fn returns an error, List stops and returns it. Corrupt files met on the
+// way are quarantined, as Load would.
+func (s *Store) List(ctx context.Context, fn func(id string, r filesession.Record) error) error {
+	return s.walk(ctx, func(name string) error {
+		id, ok := s.sessionID(name)
+		if !ok {
+			return nil
+		}
+		if err := s.begin(ctx, id); err != nil {
+			return err
+		}
+		var d stored
+		err := s.read(ctx, id, false, false, &d)
+		s.mu.RUnlock()
+		switch {
+		case errors.Is(err, filesession.ErrNotFound):
+			return nil // deleted meanwhile, not a session file, or corrupt
+		case err != nil:
+			return err
+		}
+		return fn(id, d.rec)
+	})
+}
+
+// Reap removes every session that has expired when it is examined and
+// returns how many it removed. For each session file it first looks at the
+// access time, the expiry hint Touch and every write leave (see Touch): a
+// hint in the future means the session cannot have expired, and the file is
+// not even opened. Otherwise it takes the session's lock, reads the file
+// again and decides from its contents and modification time, so a session
+// refreshed meanwhile survives (and gets its hint fixed). Reap also removes
+// this store's temporary files that a crash left behind (the exact name
+// pattern, older than 10 minutes), and nothing else: not the lock file,
+// not quarantined *.corrupt files, not foreign files.
+//
+// Errors with single files are logged and the pass goes on; Reap returns
+// the first of them with the count. A cancelled ctx stops the pass.
+func (s *Store) Reap(ctx context.Context) (int, error) {
+	removed := 0
+	var first error
+	err := s.walk(ctx, func(name string) error {
+		var err error
+		if id, ok := s.sessionID(name); ok {
+			var gone bool
+			gone, err = s.reapSession(ctx, id, name)
+			if gone {
+				removed++
+			}
+		} else if id, ok := s.tempID(name); ok {
+			err = s.reapTemp(ctx, id, name)
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrClosed), ctx.Err() != nil:
+			return err
+		default:
+			s.log.Warn("filestore: reaper skipped a file", "error", err)
+			if first == nil {
+				first = err
+			}
+		}
+		return nil
+	})
+	if removed > 0 {
+		// One directory fsync for the pass: a reaped session that a power
+		// loss brings back is expired still, and goes next time.
+		if err := s.begin(ctx); err == nil {
+			if serr := s.syncDir(); serr != nil && first == nil {
+				first = fmt.Errorf("filestore: reap: sync directory: %w", serr)
+			}
+			s.mu.RUnlock()
+		}
+	}
+	if err != nil {
+		return removed, err
+	}
+	return removed, first
+}
+
+// reapSession removes the session file name if it has expired.
+func (s *Store) reapSession(ctx context.Context, id, name string) (bool, error) {
+	if err := s.begin(ctx, id); err != nil {
+		return false, err
+	}
+	defer s.mu.RUnlock()
+	var st unix.Stat_t
+	if err := s.fs.Lstat(name, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || timeOf(st.Atim).After(s.opts.Now()) {
+		return false, nil
+	}
+	p, err := s.lock(ctx, id, "")
+	if err != nil {
+		return false, err
+	}
+	defer s.unlock(p)
+	var d stored
+	switch err := s.read(ctx, id, false, true, &d); {
+	case errors.Is(err, filesession.ErrNotFound):
+		return false, nil // gone, quarantined, or not ours to judge
+	case err != nil:
+		return false, err
+	}
+	if !d.rec.Expired(s.opts.Now()) {
+		// Alive: put the hint right so the next pass skips it without a
+		// read. The modification time is left alone (UTIME_OMIT), since a
+		// Touch, which takes no lock, may be setting it right now.
+		if err := s.fs.Utimes(name, s.expiresAt(&d.rec), time.Time{}); err != nil && !errors.Is(err, unix.ENOENT) {
+			return false, err
+		}
+		return false, nil
+	}
+	if err := s.fs.Remove(name); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+// reapTemp removes the temporary file name, of session id, if it is older
+// than staleTemp. It takes the session's lock, which every writer holds
+// while its temporary file exists, so it never removes one in use by a
+// writer of any process that shares the locks.
+func (s *Store) reapTemp(ctx context.Context, id, name string) error {
+	if err := s.begin(ctx, id); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	var st unix.Stat_t
+	if err := s.fs.Lstat(name, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil
+	}
+	if !timeOf(st.Mtim).Before(s.opts.Now().Add(-staleTemp)) {
+		return nil
+	}
+	p, err := s.lock(ctx, id, "")
+	if err != nil {
+		return err
+	}
+	defer s.unlock(p)
+	if err := s.fs.Remove(name); err != nil && !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	s.log.Info("filestore: removed a stale temporary file", "session", hashID(id))
+	return nil
+}
+
+// reapLoop is the background reaper: a first pass shortly after Open, then
+// one every ReapInterval, until Close cancels ctx. It runs in its own
+// goroutine and takes each session's lock only for that session, so it
+// never blocks requests for long.
+func (s *Store) reapLoop(ctx context.Context) {
+	defer close(s.reaperDone)
+	timer := time.NewTimer(min(firstReap, s.opts.ReapInterval))
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		start := time.Now()
+		n, err := s.Reap(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			s.log.Error("filestore: reap failed", "removed", n, "error", err)
+		} else {
+			s.log.Debug("filestore: reaped expired sessions", "removed", n, "took", time.Since(start))
+		}
+		timer.Reset(s.opts.ReapInterval)
+	}
+}

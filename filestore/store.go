@@ -1,0 +1,677 @@
+package filestore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/filesession/filesession"
+	"golang.org/x/sys/unix"
+)
+
+// ErrClosed is returned by every method of a Store after Close.
+var ErrClosed = errors.New("filestore: store is closed")
+
+// Store keeps each session as one JSON file in a directory. It implements
+// filesession.Store, Lister, Reaper and TTLer. A Store is safe for
+// concurrent use, and several processes on one host may open the same
+// directory: per-session locks (see lock.go) keep their writes from losing
+// each other's changes.
+type Store struct {
+	opts Options
+	fs   fileSystem
+	dir  file // the directory itself, for fsync
+	// lockf is the lock file; sems the in-process semaphores of its stripes.
+	lockf file
+	sems  []chan struct{}
+	euid  uint32
+	log   *slog.Logger
+
+	// mu is held shared by every operation while it uses the directory or
+	// lock descriptors, and exclusively by Close, so that Close never
+	// closes a descriptor under a running call (whose number the kernel
+	// could hand to an unrelated file).
+	mu     sync.RWMutex
+	closed bool
+
+	stopReaper context.CancelFunc
+	reaperDone chan struct{}
+}
+
+var (
+	_ filesession.Store  = (*Store)(nil)
+	_ filesession.Lister = (*Store)(nil)
+	_ filesession.Reaper = (*Store)(nil)
+	_ filesession.TTLer  = (*Store)(nil)
+)
+
+// Open opens (creating it if needed) the session directory opts.Path and
+// returns a Store on it, with the background reaper started if
+// opts.ReapInterval > 0. It fails if the directory is a symlink, not a
+// directory, not owned by the effective user, or writable by group or
+// others, or if the lock file cannot be opened. Close the Store when done.
+func Open(opts Options) (*Store, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	euid := uint32(os.Geteuid())
+
+	fi, err := os.Lstat(o.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(o.Path, 0o700); err != nil {
+			return nil, fmt.Errorf("filestore: create session directory: %w", err)
+		}
+		// MkdirAll applies the umask; make the directory exactly 0700.
+		if err := os.Chmod(o.Path, 0o700); err != nil {
+			return nil, fmt.Errorf("filestore: create session directory: %w", err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("filestore: session directory: %w", err)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return nil, fmt.Errorf("filestore: session directory %s is a symlink; give the path of the directory itself", o.Path)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("filestore: session directory %s is not a directory", o.Path)
+	}
+
+	osfs, err := openOSFS(o.Path)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: open session directory %s: %w", o.Path, err)
+	}
+	var fsys fileSystem = osfs
+	if o.wrapFS != nil {
+		fsys = o.wrapFS(fsys)
+	}
+	s := &Store{opts: o, fs: fsys, euid: euid, log: o.Logger}
+	if err := s.openFiles(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	var sfs unix.Statfs_t
+	if unix.Fstatfs(osfs.dirfd, &sfs) == nil && remoteFS(sfs.Type) {
+		s.log.Warn("filestore: the session directory is on a network or FUSE filesystem; "+
+			"renames and locks are only promised on a local filesystem", "path", o.Path)
+	}
+
+	s.sems = make([]chan struct{}, stripes)
+	for i := range s.sems {
+		s.sems[i] = make(chan struct{}, 1)
+	}
+	if o.ReapInterval > 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopReaper, s.reaperDone = cancel, make(chan struct{})
+		go s.reapLoop(ctx)
+	}
+	return s, nil
+}
+
+// openFiles checks the directory and opens the descriptors the store keeps.
+func (s *Store) openFiles() error {
+	var st unix.Stat_t
+	if err := s.fs.Lstat(".", &st); err != nil {
+		return fmt.Errorf("filestore: stat session directory %s: %w", s.opts.Path, err)
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return fmt.Errorf("filestore: session directory %s is not a directory", s.opts.Path)
+	case st.Uid != s.euid:
+		return fmt.Errorf("filestore: session directory %s is owned by uid %d, not by this process's uid %d", s.opts.Path, st.Uid, s.euid)
+	case st.Mode&0o022 != 0:
+		return fmt.Errorf("filestore: session directory %s has mode %#o: it must not be writable by group or others (chmod 700 it)", s.opts.Path, st.Mode&0o777)
+	}
+	var err error
+	if s.dir, err = s.fs.OpenFile(".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		return fmt.Errorf("filestore: open session directory %s: %w", s.opts.Path, err)
+	}
+	if s.lockf, err = s.fs.OpenFile(lockFileName, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600); err != nil {
+		return fmt.Errorf("filestore: open lock file %s: %w", lockFileName, err)
+	}
+	if err := s.lockf.Stat(&st); err != nil {
+		return fmt.Errorf("filestore: stat lock file: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != s.euid {
+		return fmt.Errorf("filestore: %s in %s is not a regular file owned by this process's user", lockFileName, s.opts.Path)
+	}
+	return nil
+}
+
+func (s *Store) closeFiles() error {
+	var errs []error
+	if s.lockf != nil {
+		errs = append(errs, s.lockf.Close())
+	}
+	if s.dir != nil {
+		errs = append(errs, s.dir.Close())
+	}
+	errs = append(errs, s.fs.Close())
+	return errors.Join(errs...)
+}
+
+// remoteFS reports filesystems whose rename and lock semantics are weaker
+// than a local disk's.
+func remoteFS(magic int64) bool {
+	switch uint32(magic) {
+	case unix.NFS_SUPER_MAGIC, unix.SMB_SUPER_MAGIC, unix.SMB2_SUPER_MAGIC, unix.CIFS_SUPER_MAGIC, unix.FUSE_SUPER_MAGIC,
+		unix.AFS_SUPER_MAGIC, unix.CODA_SUPER_MAGIC, unix.V9FS_MAGIC:
+		return true
+	}
+	return false
+}
+
+// Close stops the background reaper and waits for it, waits for running
+// calls to finish, and releases the store's descriptors. Later calls fail
+// with ErrClosed. Close is idempotent.
+func (s *Store) Close() error {
+	if s.stopReaper != nil {
+		s.stopReaper()
+		<-s.reaperDone
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.closeFiles()
+}
+
+// TTL returns the idle timeout of records that carry none (Options.TTL).
+func (s *Store) TTL() time.Duration { return s.opts.TTL }
+
+// begin is how every public method starts: the ID check, before anything
+// else touches the filesystem; the context check; and the shared hold on
+// the store's descriptors, which the caller releases with s.mu.RUnlock.
+func (s *Store) begin(ctx context.Context, ids ...string) error {
+	for _, id := range ids {
+		if !filesession.ValidID(id, s.opts.IDLength) {
+			return filesession.ErrInvalidID
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("filestore: %w", err)
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+// fileName is the session file of id, relative to the directory.
+func (s *Store) fileName(id string) string { return s.opts.Prefix + id + s.opts.Extension }
+
+// sessionID returns the ID whose session file is name, if it is one: the
+// prefix, exactly IDLength characters of the ID alphabet, the extension.
+// Temporary, quarantined and lock files never match.
+func (s *Store) sessionID(name string) (string, bool) {
+	p, e := s.opts.Prefix, s.opts.Extension
+	if len(name) != len(p)+s.opts.IDLength+len(e) || name[:len(p)] != p || name[len(name)-len(e):] != e {
+		return "", false
+	}
+	id := name[len(p) : len(name)-len(e)]
+	return id, filesession.ValidID(id, s.opts.IDLength)
+}
+
+// tempID returns the ID of the session whose temporary file name is, if
+// it is one of this store's temporary files.
+func (s *Store) tempID(name string) (string, bool) {
+	n := len(name) - len(tempSuffix) - tempHexLen - 1
+	if n < 1 || name[0] != '.' || name[len(name)-len(tempSuffix):] != tempSuffix || name[n] != '.' {
+		return "", false
+	}
+	for _, c := range []byte(name[n+1 : n+1+tempHexLen]) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return "", false
+		}
+	}
+	return s.sessionID(name[1:n])
+}
+
+// hashID is how a session appears in logs: the first 12 hex digits of a
+// SHA-256 of the ID, enough to correlate log lines, useless to hijack the
+// session with.
+func hashID(id string) string {
+	sum := sha256.Sum256([]byte("filesession log id\x00" + id))
+	return hex.EncodeToString(sum[:6])
+}
+
+// Errors that say a name in the directory is not a session we may read;
+// read reports them as "not found", with a warning.
+var (
+	errSymlink    = errors.New("is a symlink")
+	errNotRegular = errors.New("is not a regular file")
+	errForeign    = errors.New("is not owned by this process's user")
+	errWritable   = errors.New("is writable by group or others")
+	errOversize   = errors.New("is larger than MaxSize")
+)
+
+// readFile reads the session file name into a new buffer and fills st with
+// its fstat.
+//
+// The open flags: O_NOFOLLOW, so a symlink planted at a session's name is
+// reported (ELOOP), not followed out of the directory; O_NONBLOCK, so a
+// FIFO there does not hang the open waiting for a writer (fstat then
+// rejects it before any read); O_CLOEXEC, so children do not inherit
+// session files; and O_NOATIME, so that reading does not move the access
+// time, which this store uses as the expiry hint (see Touch). O_NOATIME is
+// only allowed to the file's owner, which a session file must be anyway:
+// EPERM means someone else's file (root may always use it).
+func (s *Store) readFile(name string, st *unix.Stat_t) ([]byte, error) {
+	f, err := s.fs.OpenFile(name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOATIME, 0)
+	switch {
+	case err == nil:
+	case errors.Is(err, unix.ELOOP):
+		return nil, errSymlink
+	case errors.Is(err, unix.EPERM):
+		return nil, errForeign
+	case errors.Is(err, unix.ENXIO), errors.Is(err, unix.ENODEV):
+		return nil, errNotRegular // a socket or a device without a driver
+	default:
+		return nil, err
+	}
+	defer f.Close()
+	if err := f.Stat(st); err != nil {
+		return nil, err
+	}
+	if err := s.checkFile(st); err != nil {
+		return nil, err
+	}
+	if st.Size > int64(s.opts.MaxSize) {
+		return nil, errOversize
+	}
+	// The size from fstat is trusted for the buffer: session files are
+	// replaced by rename, never grown in place, and a file that changed
+	// under us anyway fails JSON validation.
+	b := make([]byte, st.Size)
+	n := 0
+	for n < len(b) {
+		m, err := f.Read(b[n:])
+		if err != nil {
+			return nil, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return b[:n], nil
+}
+
+// checkFile says whether st is a file the store may use as a session: a
+// regular file (not a symlink, FIFO, socket, device or directory), owned by
+// the effective user, and not writable by group or others, since anyone who
+// can write it can forge a session. Readable by others is accepted, as
+// session-file-store writes 0644 files.
+func (s *Store) checkFile(st *unix.Stat_t) error {
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return errSymlink
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return errNotRegular
+	case st.Uid != s.euid:
+		return errForeign
+	case st.Mode&0o022 != 0:
+		return errWritable
+	}
+	return nil
+}
+
+// read reads and decodes the session file of id into d, keeping its
+// members for a rewrite if keep is set. It returns ErrNotFound if there is
+// no such file or it is not one the store may read (a warning is logged
+// for those), and an error matching ErrCorrupt (and ErrNotFound) if the
+// file does not decode, after moving it to <name>.corrupt. locked says the
+// caller holds id's lock; quarantine needs it, so read takes it otherwise.
+// Expiry is the caller's business.
+func (s *Store) read(ctx context.Context, id string, keep, locked bool, d *stored) error {
+	name := s.fileName(id)
+	var st unix.Stat_t
+	var b []byte
+	err := s.retry(ctx, id, "read", func() error {
+		var err error
+		b, err = s.readFile(name, &st)
+		return err
+	})
+	switch {
+	case err == nil:
+		err = decodeRecord(b, timeOf(st.Mtim), s.opts.TTL, keep, d)
+		if err == nil {
+			return nil
+		}
+	case errors.Is(err, unix.ENOENT):
+		// The common case of a stale cookie: no retry, no log line.
+		return filesession.ErrNotFound
+	case errors.Is(err, errSymlink), errors.Is(err, errNotRegular), errors.Is(err, errForeign), errors.Is(err, errWritable):
+		s.log.Warn("filestore: ignoring a session file that "+err.Error(), "session", hashID(id))
+		return filesession.ErrNotFound
+	case errors.Is(err, errOversize):
+	default:
+		return fmt.Errorf("filestore: read session %s: %w", hashID(id), err)
+	}
+
+	// Corrupt (or oversized). Quarantine it under the session's lock, after
+	// reading it again under that lock: a writer may have replaced it
+	// meanwhile, and then the new version is the answer.
+	if !locked {
+		p, lerr := s.lock(ctx, id, "")
+		if lerr != nil {
+			s.log.Warn("filestore: corrupt session file not quarantined: could not lock it", "session", hashID(id), "error", lerr)
+			return fmt.Errorf("filestore: session %s: %w: %v", hashID(id), filesession.ErrCorrupt, err)
+		}
+		defer s.unlock(p)
+		return s.read(ctx, id, keep, true, d)
+	}
+	s.quarantine(id, name, &st, err)
+	return fmt.Errorf("filestore: session %s: %w: %v", hashID(id), filesession.ErrCorrupt, err)
+}
+
+// quarantine moves the corrupt file name aside to <name>.corrupt, where an
+// operator can inspect it, if it is still the file that was read (st). It
+// never deletes anything. The caller holds the session's lock.
+func (s *Store) quarantine(id, name string, st *unix.Stat_t, cause error) {
+	var now unix.Stat_t
+	if err := s.fs.Lstat(name, &now); err != nil || now.Ino != st.Ino || now.Dev != st.Dev {
+		return // gone or replaced since: nothing of ours to move
+	}
+	err := s.fs.Rename(name, quarantineName(name))
+	if err == nil {
+		err = s.syncDir()
+	}
+	if err != nil {
+		s.log.Error("filestore: corrupt session file could not be quarantined", "session", hashID(id), "cause", cause, "error", err)
+		return
+	}
+	s.log.Warn("filestore: corrupt session file quarantined", "session", hashID(id), "cause", cause, "file", quarantineName(s.opts.Prefix+"<id>"+s.opts.Extension))
+}
+
+func timeOf(ts unix.Timespec) time.Time { return time.Unix(ts.Sec, ts.Nsec) }
+
+// Load returns the session stored under id. It takes no lock: files are
+// replaced by rename, so a read sees one complete version. An expired
+// session is not found (its file is left for the reaper); a corrupt one is
+// quarantined and reported as ErrCorrupt.
+func (s *Store) Load(ctx context.Context, id string) (filesession.Record, error) {
+	if err := s.begin(ctx, id); err != nil {
+		return filesession.Record{}, err
+	}
+	defer s.mu.RUnlock()
+	var d stored
+	if err := s.read(ctx, id, false, false, &d); err != nil {
+		return filesession.Record{}, err
+	}
+	if d.rec.Expired(s.opts.Now()) {
+		return filesession.Record{}, filesession.ErrNotFound
+	}
+	return d.rec, nil
+}
+
+// Touch records that the session was used at at, without rewriting it: it
+// sets the file's modification time to at (Load takes the later of it and
+// the stored __lastAccess) and its access time to expires.
+//
+// Times on disk: the modification time is the last access, and the access
+// time is an expiry hint, the ExpiresAt the last write or touch computed.
+// Reads never move the access time into the future (this store opens with
+// O_NOATIME; under relatime the kernel only updates an access time older
+// than the modification or change time, which a future one is not), so a
+// future access time means "cannot have expired yet". A tool, a backup or
+// strictatime can only move it earlier, to the time of their read, and that
+// costs no more than a read: the reaper, and Touch, then read the file and
+// decide from its contents.
+//
+// So Touch is one lstat and one utimensat when the hint is in the future,
+// and needs no lock: utimensat cannot create a file, so it cannot bring
+// back a deleted, renewed or reaped session. Only when the hint says the
+// session may have expired does it read the file, so that an expired
+// session the reaper has not removed yet is not revived. A Touch that races
+// a Save of the same session may be lost (the Save's rename replaces the
+// inode Touch set), which costs at most that one access time: the Save sets
+// its own.
+func (s *Store) Touch(ctx context.Context, id string, at, expires time.Time) error {
+	if err := s.begin(ctx, id); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	name := s.fileName(id)
+	var st unix.Stat_t
+	err := s.retry(ctx, id, "touch", func() error { return s.fs.Lstat(name, &st) })
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return filesession.ErrNotFound
+	case err != nil:
+		return fmt.Errorf("filestore: touch session %s: %w", hashID(id), err)
+	}
+	if err := s.checkFile(&st); err != nil {
+		// The same rules as read's: never touch what read would ignore.
+		s.log.Warn("filestore: ignoring a session file that "+err.Error(), "session", hashID(id))
+		return filesession.ErrNotFound
+	}
+	if now := s.opts.Now(); !timeOf(st.Atim).After(now) {
+		var d stored
+		if err := s.read(ctx, id, false, false, &d); err != nil {
+			return err
+		}
+		if d.rec.Expired(now) {
+			return filesession.ErrNotFound
+		}
+	}
+	err = s.retry(ctx, id, "touch", func() error { return s.fs.Utimes(name, expires, at) })
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return filesession.ErrNotFound
+	case err != nil:
+		return fmt.Errorf("filestore: touch session %s: %w", hashID(id), err)
+	}
+	return nil
+}
+
+// Create stores a new session under id. It fails with ErrExists if a live
+// session has that ID; an expired one (not yet reaped) is replaced. A zero
+// Created is set to the store's Now, a zero LastAccess to Created; a zero
+// IdleTimeout is stored as originalMaxAge null, meaning the store's TTL.
+// Values must be valid JSON and are stored compacted, otherwise byte for
+// byte, in key order.
+func (s *Store) Create(ctx context.Context, id string, r filesession.Record) error {
+	if err := s.begin(ctx, id); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	if r.Created.IsZero() {
+		r.Created = s.opts.Now()
+	}
+	if r.LastAccess.IsZero() {
+		r.LastAccess = r.Created
+	}
+	data, err := s.encode(nil, &r, false)
+	if err != nil {
+		return err
+	}
+	p, err := s.lock(ctx, id, "")
+	if err != nil {
+		return err
+	}
+	defer s.unlock(p)
+	if err := s.ensureFree(ctx, id); err != nil {
+		return err
+	}
+	return s.writeFile(ctx, id, s.fileName(id), data, s.expiresAt(&r), r.LastAccess)
+}
+
+// encode is encodeRecord with the MaxSize check.
+func (s *Store) encode(old *stored, n *filesession.Record, forceCookie bool) ([]byte, error) {
+	data, err := s.encodeRecord(make([]byte, 0, 512), old, n, forceCookie)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > s.opts.MaxSize {
+		return nil, fmt.Errorf("filestore: %w: %d bytes encoded, MaxSize is %d", filesession.ErrTooLarge, len(data), s.opts.MaxSize)
+	}
+	return data, nil
+}
+
+// ensureFree returns ErrExists if id holds a live session. An expired
+// session, a corrupt file (which read quarantines) or something that is
+// not a session file at all may be replaced. The caller holds id's lock.
+func (s *Store) ensureFree(ctx context.Context, id string) error {
+	var st unix.Stat_t
+	err := s.retry(ctx, id, "stat", func() error { return s.fs.Lstat(s.fileName(id), &st) })
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return nil
+	case err != nil:
+		return fmt.Errorf("filestore: stat session %s: %w", hashID(id), err)
+	}
+	var d stored
+	switch err := s.read(ctx, id, false, true, &d); {
+	case errors.Is(err, filesession.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case d.rec.Expired(s.opts.Now()):
+		return nil
+	}
+	return fmt.Errorf("filestore: session %s: %w", hashID(id), filesession.ErrExists)
+}
+
+// Save applies c to the latest stored version of the session, under its
+// lock, and rewrites the file keeping the bytes of everything c does not
+// change. It returns ErrNotFound if the session is gone or expired, and
+// creates nothing then.
+func (s *Store) Save(ctx context.Context, id string, c filesession.Change) error {
+	return s.modify(ctx, id, func(d *stored) (filesession.Record, bool, error) {
+		n := d.rec
+		c.Apply(&n)
+		return n, c.Cookie != nil, nil
+	})
+}
+
+// Update runs fn on a copy of the latest stored version of the session,
+// under its lock, and stores what fn left if it returns nil. If fn returns
+// an error, nothing is stored and Update returns it. It returns ErrNotFound
+// (without calling fn) if the session is gone or expired.
+func (s *Store) Update(ctx context.Context, id string, fn func(*filesession.Record) error) error {
+	return s.modify(ctx, id, func(d *stored) (filesession.Record, bool, error) {
+		n := d.rec.Clone()
+		if err := fn(&n); err != nil {
+			return n, false, err
+		}
+		return n, false, nil
+	})
+}
+
+// modify is Save and Update: lock, read, check expiry, change, write.
+func (s *Store) modify(ctx context.Context, id string, change func(*stored) (filesession.Record, bool, error)) error {
+	if err := s.begin(ctx, id); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	p, err := s.lock(ctx, id, "")
+	if err != nil {
+		return err
+	}
+	defer s.unlock(p)
+	var d stored
+	if err := s.read(ctx, id, true, true, &d); err != nil {
+		return err
+	}
+	if d.rec.Expired(s.opts.Now()) {
+		return filesession.ErrNotFound
+	}
+	n, forceCookie, err := change(&d)
+	if err != nil {
+		return err
+	}
+	data, err := s.encode(&d, &n, forceCookie)
+	if err != nil {
+		return err
+	}
+	return s.writeFile(ctx, id, s.fileName(id), data, s.expiresAt(&n), n.LastAccess)
+}
+
+// Renew moves the session from oldID to newID with c applied, holding both
+// sessions' locks: it writes the new file (durably, per Sync), then removes
+// the old one. For an instant both exist; at no point neither. It returns
+// ErrNotFound if oldID is gone or expired, and ErrExists if newID holds a
+// live session (or equals oldID).
+func (s *Store) Renew(ctx context.Context, oldID, newID string, c filesession.Change) error {
+	if err := s.begin(ctx, oldID, newID); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	p, err := s.lock(ctx, oldID, newID)
+	if err != nil {
+		return err
+	}
+	defer s.unlock(p)
+	var d stored
+	if err := s.read(ctx, oldID, true, true, &d); err != nil {
+		return err
+	}
+	if d.rec.Expired(s.opts.Now()) {
+		return filesession.ErrNotFound
+	}
+	if oldID == newID {
+		return fmt.Errorf("filestore: renew session %s onto itself: %w", hashID(oldID), filesession.ErrExists)
+	}
+	if err := s.ensureFree(ctx, newID); err != nil {
+		return err
+	}
+	n := d.rec
+	c.Apply(&n)
+	data, err := s.encode(&d, &n, c.Cookie != nil)
+	if err != nil {
+		return err
+	}
+	newName := s.fileName(newID)
+	if err := s.writeFile(ctx, newID, newName, data, s.expiresAt(&n), n.LastAccess); err != nil {
+		return err
+	}
+	err = s.retry(ctx, oldID, "remove", func() error { return s.fs.Remove(s.fileName(oldID)) })
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		// Roll back to the old ID, which still exists, rather than leave
+		// two live copies: the caller reports the failure and the client
+		// keeps its old cookie.
+		if rerr := s.fs.Remove(newName); rerr == nil {
+			_ = s.syncDir()
+		}
+		return fmt.Errorf("filestore: renew session %s: remove old file: %w", hashID(oldID), err)
+	}
+	if err := s.syncDir(); err != nil {
+		return fmt.Errorf("filestore: renew session %s: sync directory: %w", hashID(oldID), err)
+	}
+	return nil
+}
+
+// Delete removes the session's file, under its lock. Deleting a session
+// that does not exist is not an error.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := s.begin(ctx, id); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	p, err := s.lock(ctx, id, "")
+	if err != nil {
+		return err
+	}
+	defer s.unlock(p)
+	err = s.retry(ctx, id, "remove", func() error { return s.fs.Remove(s.fileName(id)) })
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return nil
+	case err != nil:
+		return fmt.Errorf("filestore: delete session %s: %w", hashID(id), err)
+	}
+	if err := s.syncDir(); err != nil {
+		return fmt.Errorf("filestore: delete session %s: sync directory: %w", hashID(id), err)
+	}
+	return nil
+}
