@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"sync"
 	"testing"
@@ -13,7 +14,16 @@ import (
 
 // One redis-server serves the whole test binary (unless REDIS_URL names
 // one); tests isolate themselves with a fresh key prefix each.
-func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
+// go-redis's own logger is silenced: the failure tests make it report every
+// refused dial, and what matters is what the store returns.
+func TestMain(m *testing.M) {
+	redis.SetLogger(quietLogger{})
+	os.Exit(redistest.Main(m))
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
 
 var sharedClient struct {
 	sync.Mutex
@@ -51,8 +61,17 @@ func newTestStore(tb testing.TB, opts Options) *Store {
 	if opts.Prefix == "" {
 		opts.Prefix = redistest.UniquePrefix(tb)
 	}
+	if opts.Logger == nil {
+		opts.Logger = testLogger(tb)
+	}
 	tb.Cleanup(func() { deletePrefix(tb, c, opts.Prefix) })
 	return New(c, opts)
+}
+
+// testLogger sends the store's logs to the test's output, so they show up
+// next to the test that caused them.
+func testLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tb.Output(), nil))
 }
 
 // deletePrefix removes every key under prefix, so that a run against

@@ -64,9 +64,17 @@ func (s *Store) List(ctx context.Context, fn func(id string, r filesession.Recor
 		return stopErr
 	}
 	if err != nil && !errors.Is(err, errStop) {
-		return fmt.Errorf("redisstore: list: %w", err)
+		return err
 	}
 	return nil
+}
+
+// listFail wraps a failure of Redis during List, as fail does.
+func (s *Store) listFail(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("redisstore: list: %w (%w)", err, cerr)
+	}
+	return fmt.Errorf("redisstore: list: %w", err)
 }
 
 // errStop tells a node's scan that fn failed (on this node or another).
@@ -77,10 +85,16 @@ func (s *Store) scanNode(ctx context.Context, node redis.UniversalClient, call f
 	pattern := globEscape(s.prefix) + "{*}"
 	var cursor uint64
 	for {
-		keys, next, err := node.Scan(ctx, cursor, pattern, scanCount).Result()
+		// Each round trip gets the store's Timeout, not the whole listing,
+		// which may take as long as the keyspace needs.
+		rctx, cancel := context.WithTimeout(ctx, s.timeout)
+		keys, next, err := node.Scan(rctx, cursor, pattern, scanCount).Result()
 		if err != nil {
+			err = s.listFail(rctx, err)
+			cancel()
 			return err
 		}
+		cancel()
 		if err := s.listBatch(ctx, node, keys, call); err != nil {
 			return err
 		}
@@ -107,17 +121,19 @@ func (s *Store) listBatch(ctx context.Context, node redis.UniversalClient, keys 
 		return nil
 	}
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	rctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	// The pipeline's own error is its first failed command's; a WRONGTYPE
 	// reply is one key's problem (skipped below), anything else the server's.
-	node.Pipelined(ctx, func(p redis.Pipeliner) error {
+	node.Pipelined(rctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.Key(id))
+			cmds[i] = p.HGetAll(rctx, s.Key(id))
 		}
 		return nil
 	})
 	for _, c := range cmds {
 		if err := c.Err(); err != nil && !isWrongType(err) {
-			return err
+			return s.listFail(rctx, err)
 		}
 	}
 	for i, id := range ids {

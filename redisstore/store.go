@@ -82,6 +82,9 @@ type Store struct {
 	// servers (Cluster, Ring), where one script cannot touch both. Tests
 	// set it on a single node to exercise that path.
 	twoPhaseRenew bool
+	// testHookRenewCopied, if set, runs between the copy and the commit of
+	// a two-phase renew, so tests can race them deterministically.
+	testHookRenewCopied func()
 }
 
 // New returns a Store that keeps sessions in Redis through client, which may
@@ -159,7 +162,7 @@ func (s *Store) read(ctx context.Context, op, id string) (filesession.Record, me
 		if isWrongType(err) {
 			return filesession.Record{}, meta{}, s.corrupt(ctx, op, id, err)
 		}
-		return filesession.Record{}, meta{}, s.fail(op, id, err)
+		return filesession.Record{}, meta{}, s.fail(ctx, op, id, err)
 	}
 	if len(fields) == 0 {
 		return filesession.Record{}, meta{}, notFound(op, id)
@@ -458,6 +461,9 @@ func (s *Store) renewTwoPhase(ctx context.Context, oldID, newID string, c filese
 		}
 		return unexpected("renew", newID, res)
 	}
+	if s.testHookRenewCopied != nil {
+		s.testHookRenewCopied()
+	}
 	res, err = commitScript.Run(ctx, s.client, oldKey, ms(s.now()), tok).Text()
 	if err != nil {
 		// The new record exists and the old one is frozen; which of them
@@ -471,7 +477,7 @@ func (s *Store) renewTwoPhase(ctx context.Context, oldID, newID string, c filese
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 		defer cancel()
 		if err := s.client.Del(dctx, s.Key(newID)).Err(); err != nil {
-			return s.fail("renew", newID, err)
+			return s.fail(dctx, "renew", newID, err)
 		}
 		return notFound("renew", oldID)
 	}
@@ -487,7 +493,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	if err := s.client.Del(ctx, s.Key(id)).Err(); err != nil {
-		return s.fail("delete", id, err)
+		return s.fail(ctx, "delete", id, err)
 	}
 	return nil
 }
@@ -539,14 +545,21 @@ func (s *Store) scriptFail(ctx context.Context, op, id string, err error) error 
 	if isWrongType(err) {
 		return s.corrupt(ctx, op, id, err)
 	}
-	return s.fail(op, id, err)
+	return s.fail(ctx, op, id, err)
 }
 
 // fail wraps a failure of Redis itself: connection refused or reset,
 // timeout, READONLY (a replica after failover), OOM (maxmemory reached),
 // NOSCRIPT storms, cluster errors. It never matches filesession.ErrNotFound,
 // so the manager answers 503 and the client's session is left alone.
-func (s *Store) fail(op, id string, err error) error {
+//
+// When the operation's deadline passed, the error also matches the context's
+// error: with ContextTimeoutEnabled go-redis reports a deadline that reached
+// the socket as a plain i/o timeout.
+func (s *Store) fail(ctx context.Context, op, id string, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("redisstore: %s session %s: %w (%w)", op, hashID(id), err, cerr)
+	}
 	return fmt.Errorf("redisstore: %s session %s: %w", op, hashID(id), err)
 }
 
