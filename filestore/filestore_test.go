@@ -576,6 +576,37 @@ func TestNoTempFilesLeft(t *testing.T) {
 	}
 }
 
+// List and Reap stream the directory in batches; many sessions take many.
+func TestListManySessions(t *testing.T) {
+	e := newEnv(t, filestore.Options{Sync: filestore.SyncNone})
+	want := map[string]bool{}
+	for range 700 {
+		want[e.create("a", "1")] = true
+	}
+	e.fs.reset()
+	seen := map[string]bool{}
+	err := e.s.List(e.ctx, func(id string, r filesession.Record) error {
+		if seen[id] || !want[id] || string(r.Values["a"]) != "1" {
+			t.Errorf("List gave %s (seen before: %v, known: %v)", id[:6], seen[id], want[id])
+		}
+		seen[id] = true
+		return nil
+	})
+	if err != nil || len(seen) != len(want) {
+		t.Errorf("List: %v, %d of %d sessions", err, len(seen), len(want))
+	}
+	if n := e.fs.count("readdir"); n < 3 {
+		t.Errorf("List read the directory in %d batches, want at least 3 for 700 entries", n)
+	}
+	e.clock.Advance(time.Hour)
+	if n, err := e.s.Reap(e.ctx); err != nil || n != len(want) {
+		t.Errorf("Reap = %d, %v; want %d", n, err, len(want))
+	}
+	if names := e.names(); len(names) != 1 {
+		t.Errorf("after Reap %d entries remain", len(names))
+	}
+}
+
 func TestCorruptFilesQuarantined(t *testing.T) {
 	valid := `{"cookie":{"originalMaxAge":60000},"a":1,"__lastAccess":` + ms(t0) + `}`
 	for _, c := range []struct{ name, content string }{
@@ -862,37 +893,67 @@ func TestWriteFailureKeepsOldVersion(t *testing.T) {
 	}
 }
 
-func TestTouchUsesTheHint(t *testing.T) {
+func TestTouchSystemCalls(t *testing.T) {
 	e := newEnv(t, filestore.Options{})
 	id := e.create("a", "1")
+	// This store wrote the session: Touch knows it is live, one utimensat.
 	e.fs.reset()
 	at := e.clock.Advance(time.Minute)
 	if err := e.s.Touch(e.ctx, id, at, at.Add(30*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	calls := e.fs.reset()
-	if len(calls) != 2 || calls[0].op != "lstat" || calls[1].op != "utimes" {
-		t.Errorf("Touch of a live session made calls %+v, want lstat and utimes", calls)
+	if calls := e.fs.reset(); len(calls) != 1 || calls[0].op != "utimes" {
+		t.Errorf("Touch after this store's write made calls %+v, want one utimes", calls)
 	}
 	got, err := e.s.Load(e.ctx, id)
 	if err != nil || !got.LastAccess.Equal(at) {
 		t.Errorf("after Touch: %v, LastAccess %v, want %v", err, got.LastAccess, at)
 	}
-	// A tool moved the access time to the past: Touch reads the file and,
-	// the session being alive, touches it.
+
+	// Another store (as another process would) has no memory of it: the
+	// access time on disk, in the future, says it is live.
+	o2 := newEnvClock(t, e.dir, e.clock)
+	at = e.clock.Advance(time.Minute)
+	if err := o2.s.Touch(o2.ctx, id, at, at.Add(30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if calls := o2.fs.reset(); len(calls) != 2 || calls[0].op != "lstat" || calls[1].op != "utimes" {
+		t.Errorf("Touch by another store made calls %+v, want lstat and utimes", calls)
+	}
+
+	// A tool moved the access time to the past: a Touch without memory
+	// reads the file and, the session being alive, touches it.
+	o3 := newEnvClock(t, e.dir, e.clock)
 	if err := os.Chtimes(e.path(id), t0.Add(-time.Hour), at); err != nil {
 		t.Fatal(err)
 	}
-	at2 := e.clock.Advance(time.Minute)
-	e.fs.reset()
-	if err := e.s.Touch(e.ctx, id, at2, at2.Add(30*time.Minute)); err != nil {
+	at = e.clock.Advance(time.Minute)
+	if err := o3.s.Touch(o3.ctx, id, at, at.Add(30*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if e.fs.count("open") != 1 {
-		t.Errorf("Touch with a past hint made calls %+v, want it to read the file", e.fs.reset())
+	if o3.fs.count("open") != 1 {
+		t.Errorf("Touch with a past hint made calls %+v, want it to read the file", o3.fs.reset())
 	}
-	// Touch never creates a file.
-	e.wantNotFound("Touch", e.s.Touch(e.ctx, filesession.NewID(), at2, at2.Add(time.Hour)))
+
+	// Memory never outlives the file: deleted by another store, the
+	// session is not found by a Touch that remembers it as live.
+	if err := o3.s.Delete(o3.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	e.wantNotFound("Touch after another store's Delete", e.s.Touch(e.ctx, id, at, at.Add(time.Hour)))
+	e.wantNotFound("Touch of a session never created", e.s.Touch(e.ctx, filesession.NewID(), at, at.Add(time.Hour)))
+	if _, err := os.Lstat(e.path(id)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Touch created a file: %v", err)
+	}
+}
+
+// newEnvClock opens another store on dir sharing clock.
+func newEnvClock(t *testing.T, dir string, clock *storetest.Clock) *env {
+	t.Helper()
+	e := newEnv(t, filestore.Options{Path: dir, Now: clock.Now})
+	e.clock = clock
+	e.fs.reset()
+	return e
 }
 
 func TestReaper(t *testing.T) {

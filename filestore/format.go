@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -125,6 +125,10 @@ func decodeRecord(b []byte, mtime time.Time, ttl time.Duration, keep bool, d *st
 	})
 	if err != nil {
 		return err
+	}
+	if r.Values == nil {
+		// Never a nil map: callers put keys into loaded records.
+		r.Values = make(map[string]json.RawMessage)
 	}
 	if d.maxAgeNull {
 		r.IdleTimeout = ttl

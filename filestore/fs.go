@@ -71,9 +71,8 @@ type file interface {
 // osFS is the real fileSystem: *at(2) system calls relative to dirfd.
 type osFS struct{ dirfd int }
 
-// openOSFS opens path, which must be a directory and not a symlink, and
-// returns a fileSystem rooted at it. The handle is opened O_PATH-free, as a
-// plain O_RDONLY directory, so the same descriptor can be fstat'ed.
+// openOSFS opens path, which must be a directory and not a symlink
+// (O_NOFOLLOW), and returns a fileSystem rooted at it.
 func openOSFS(path string) (*osFS, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -128,8 +127,8 @@ func timespec(t time.Time) unix.Timespec {
 // on Linux (set non-blocking, try to register with epoll, set blocking
 // again) and a finalizer, which is a third of the cost of a session read.
 type osFile struct {
-	fd  int
-	buf []byte // getdents buffer, for ReadDirNames
+	fd       int
+	buf      []byte // getdents buffer, for ReadDirNames
 	pos, end int
 }
 

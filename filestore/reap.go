@@ -174,11 +174,14 @@ func (s *Store) reapSession(ctx context.Context, id, name string) (bool, error) 
 		// Alive: put the hint right so the next pass skips it without a
 		// read. The modification time is left alone (UTIME_OMIT), since a
 		// Touch, which takes no lock, may be setting it right now.
-		if err := s.fs.Utimes(name, s.expiresAt(&d.rec), time.Time{}); err != nil && !errors.Is(err, unix.ENOENT) {
+		exp := s.expiresAt(&d.rec)
+		if err := s.fs.Utimes(name, exp, time.Time{}); err != nil && !errors.Is(err, unix.ENOENT) {
 			return false, err
 		}
+		s.hints.put(id, exp)
 		return false, nil
 	}
+	s.hints.forget(id)
 	if err := s.fs.Remove(name); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return false, nil

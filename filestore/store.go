@@ -41,6 +41,9 @@ type Store struct {
 	mu     sync.RWMutex
 	closed bool
 
+	// hints remembers expiries this process saw, for Touch (see hints.go).
+	hints hintCache
+
 	stopReaper context.CancelFunc
 	reaperDone chan struct{}
 }
@@ -139,6 +142,17 @@ func (s *Store) openFiles() error {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != s.euid {
 		return fmt.Errorf("filestore: %s in %s is not a regular file owned by this process's user", lockFileName, s.opts.Path)
+	}
+	// Fail now, not at the first write, on a filesystem without OFD locks.
+	// EAGAIN means another process holds the byte: locks work.
+	switch err := s.lockf.Lock(unix.F_WRLCK, 0); {
+	case err == nil:
+		if err := s.lockf.Lock(unix.F_UNLCK, 0); err != nil {
+			return fmt.Errorf("filestore: unlock %s: %w", lockFileName, err)
+		}
+	case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EACCES):
+	default:
+		return fmt.Errorf("filestore: the filesystem of %s does not support open file description locks: %w", s.opts.Path, err)
 	}
 	return nil
 }
@@ -382,6 +396,7 @@ func (s *Store) quarantine(id, name string, st *unix.Stat_t, cause error) {
 	if err := s.fs.Lstat(name, &now); err != nil || now.Ino != st.Ino || now.Dev != st.Dev {
 		return // gone or replaced since: nothing of ours to move
 	}
+	s.hints.forget(id)
 	err := s.fs.Rename(name, quarantineName(name))
 	if err == nil {
 		err = s.syncDir()
@@ -408,9 +423,11 @@ func (s *Store) Load(ctx context.Context, id string) (filesession.Record, error)
 	if err := s.read(ctx, id, false, false, &d); err != nil {
 		return filesession.Record{}, err
 	}
-	if d.rec.Expired(s.opts.Now()) {
+	exp := s.expiresAt(&d.rec)
+	if !s.opts.Now().Before(exp) {
 		return filesession.Record{}, filesession.ErrNotFound
 	}
+	s.hints.put(id, exp)
 	return d.rec, nil
 }
 
@@ -428,20 +445,42 @@ func (s *Store) Load(ctx context.Context, id string) (filesession.Record, error)
 // costs no more than a read: the reaper, and Touch, then read the file and
 // decide from its contents.
 //
-// So Touch is one lstat and one utimensat when the hint is in the future,
-// and needs no lock: utimensat cannot create a file, so it cannot bring
-// back a deleted, renewed or reaped session. Only when the hint says the
-// session may have expired does it read the file, so that an expired
-// session the reaper has not removed yet is not revived. A Touch that races
-// a Save of the same session may be lost (the Save's rename replaces the
-// inode Touch set), which costs at most that one access time: the Save sets
-// its own.
+// Touch needs no lock: utimensat cannot create a file, so it cannot bring
+// back a deleted, renewed or reaped session (ENOENT is ErrNotFound). What
+// it must not do is extend a session that has expired but that the reaper
+// has not removed yet. So it first makes sure the session is live: from the
+// expiry this process last saw for it (its Load, write or Touch; see
+// hints.go), which makes the usual Load-then-Touch one system call;
+// otherwise from the file's access time (one lstat); and only if that is
+// not in the future, from the file's contents. A Touch that races a Save of
+// the same session may be lost (the Save's rename replaces the inode Touch
+// set), which costs at most that one access time: the Save sets its own.
 func (s *Store) Touch(ctx context.Context, id string, at, expires time.Time) error {
 	if err := s.begin(ctx, id); err != nil {
 		return err
 	}
 	defer s.mu.RUnlock()
 	name := s.fileName(id)
+	if now := s.opts.Now(); !s.hints.liveAt(id, now) {
+		if err := s.touchable(ctx, id, name, now); err != nil {
+			return err
+		}
+	}
+	err := s.retry(ctx, id, "touch", func() error { return s.fs.Utimes(name, expires, at) })
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return filesession.ErrNotFound
+	case err != nil:
+		return fmt.Errorf("filestore: touch session %s: %w", hashID(id), err)
+	}
+	s.hints.put(id, expires)
+	return nil
+}
+
+// touchable checks, for a Touch that has no remembered expiry, that the
+// session file exists, is one the store may use, and has not expired: from
+// its access time if that is in the future, from its contents otherwise.
+func (s *Store) touchable(ctx context.Context, id, name string, now time.Time) error {
 	var st unix.Stat_t
 	err := s.retry(ctx, id, "touch", func() error { return s.fs.Lstat(name, &st) })
 	switch {
@@ -455,21 +494,15 @@ func (s *Store) Touch(ctx context.Context, id string, at, expires time.Time) err
 		s.log.Warn("filestore: ignoring a session file that "+err.Error(), "session", hashID(id))
 		return filesession.ErrNotFound
 	}
-	if now := s.opts.Now(); !timeOf(st.Atim).After(now) {
-		var d stored
-		if err := s.read(ctx, id, false, false, &d); err != nil {
-			return err
-		}
-		if d.rec.Expired(now) {
-			return filesession.ErrNotFound
-		}
+	if timeOf(st.Atim).After(now) {
+		return nil
 	}
-	err = s.retry(ctx, id, "touch", func() error { return s.fs.Utimes(name, expires, at) })
-	switch {
-	case errors.Is(err, unix.ENOENT):
+	var d stored
+	if err := s.read(ctx, id, false, false, &d); err != nil {
+		return err
+	}
+	if d.rec.Expired(now) {
 		return filesession.ErrNotFound
-	case err != nil:
-		return fmt.Errorf("filestore: touch session %s: %w", hashID(id), err)
 	}
 	return nil
 }
@@ -503,7 +536,19 @@ func (s *Store) Create(ctx context.Context, id string, r filesession.Record) err
 	if err := s.ensureFree(ctx, id); err != nil {
 		return err
 	}
-	return s.writeFile(ctx, id, s.fileName(id), data, s.expiresAt(&r), r.LastAccess)
+	return s.write(ctx, id, data, &r)
+}
+
+// write stores data as id's file, with the times of record r, and
+// remembers its expiry.
+func (s *Store) write(ctx context.Context, id string, data []byte, r *filesession.Record) error {
+	exp := s.expiresAt(r)
+	if err := s.writeFile(ctx, id, s.fileName(id), data, exp, r.LastAccess); err != nil {
+		s.hints.forget(id)
+		return err
+	}
+	s.hints.put(id, exp)
+	return nil
 }
 
 // encode is encodeRecord with the MaxSize check.
@@ -594,7 +639,7 @@ func (s *Store) modify(ctx context.Context, id string, change func(*stored) (fil
 	if err != nil {
 		return err
 	}
-	return s.writeFile(ctx, id, s.fileName(id), data, s.expiresAt(&n), n.LastAccess)
+	return s.write(ctx, id, data, &n)
 }
 
 // Renew moves the session from oldID to newID with c applied, holding both
@@ -631,16 +676,18 @@ func (s *Store) Renew(ctx context.Context, oldID, newID string, c filesession.Ch
 	if err != nil {
 		return err
 	}
-	newName := s.fileName(newID)
-	if err := s.writeFile(ctx, newID, newName, data, s.expiresAt(&n), n.LastAccess); err != nil {
+	if err := s.write(ctx, newID, data, &n); err != nil {
 		return err
 	}
+	s.hints.forget(oldID)
+	newName := s.fileName(newID)
 	err = s.retry(ctx, oldID, "remove", func() error { return s.fs.Remove(s.fileName(oldID)) })
 	if err != nil && !errors.Is(err, unix.ENOENT) {
 		// Roll back to the old ID, which still exists, rather than leave
 		// two live copies: the caller reports the failure and the client
 		// keeps its old cookie.
 		if rerr := s.fs.Remove(newName); rerr == nil {
+			s.hints.forget(newID)
 			_ = s.syncDir()
 		}
 		return fmt.Errorf("filestore: renew session %s: remove old file: %w", hashID(oldID), err)
@@ -663,6 +710,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	defer s.unlock(p)
+	s.hints.forget(id)
 	err = s.retry(ctx, id, "remove", func() error { return s.fs.Remove(s.fileName(id)) })
 	switch {
 	case errors.Is(err, unix.ENOENT):
