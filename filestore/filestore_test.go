@@ -385,6 +385,25 @@ func TestRewritePreservesBytes(t *testing.T) {
 	}
 }
 
+// A cookie object with its keys out of express-session's order keeps that
+// order; a new field goes before the first stored field that
+// express-session writes after it.
+func TestCookieOutOfOrder(t *testing.T) {
+	e := newEnv(t, filestore.Options{})
+	id := filesession.NewID()
+	e.put(id, `{"cookie":{"path":"/","expires":null,"originalMaxAge":60000,"httpOnly":true},"__created":`+ms(t0)+`,"__lastAccess":`+ms(t0)+`}`, t0)
+	c := &filesession.CookieAttrs{Path: "/", HTTPOnly: true, Secure: true}
+	if err := e.s.Save(e.ctx, id, filesession.Change{At: t0, Cookie: c}); err != nil {
+		t.Fatal(err)
+	}
+	// secure comes before path in express-session's order, and path is the
+	// first stored field: secure goes before it, and nothing is duplicated.
+	want := `{"cookie":{"secure":true,"path":"/","expires":"` + iso(t0.Add(time.Minute)) + `","originalMaxAge":60000,"httpOnly":true},"__created":` + ms(t0) + `,"__lastAccess":` + ms(t0) + `}`
+	if got := e.file(id); got != want {
+		t.Errorf("file:\n got %s\nwant %s", got, want)
+	}
+}
+
 // A file as session-file-store writes it: no __created, originalMaxAge
 // null, expires null.
 func TestNodeFile(t *testing.T) {

@@ -357,9 +357,12 @@ func (s *Store) appendCookie(dst, oldRaw []byte, old *stored, n *filesession.Rec
 		{"path", fresh || c.Path != oc.Path, str(c.Path)},
 		{"sameSite", fresh || c.SameSite != oc.SameSite, str(c.SameSite)},
 	}
-	var present [len(fields)]bool
+	index := func(k string) int {
+		return slices.IndexFunc(fields[:], func(f cookieField) bool { return f.key == k })
+	}
 
 	var members []member
+	var present, written [len(fields)]bool
 	if oldRaw != nil {
 		_ = scanObject(oldRaw, func(kb []byte, escaped bool, val []byte) error {
 			k := string(kb)
@@ -367,6 +370,9 @@ func (s *Store) appendCookie(dst, oldRaw []byte, old *stored, n *filesession.Rec
 				k, _ = unquote(kb)
 			}
 			members = append(members, member{k, val})
+			if i := index(k); i >= 0 {
+				present[i] = true
+			}
 			return nil
 		})
 	}
@@ -398,15 +404,15 @@ func (s *Store) appendCookie(dst, oldRaw []byte, old *stored, n *filesession.Rec
 		if known {
 			flush(rank)
 		}
-		i := slices.IndexFunc(fields[:], func(f cookieField) bool { return f.key == m.key })
+		i := index(m.key)
 		if i < 0 {
 			write(m.key, m.raw)
 			continue
 		}
-		if present[i] {
+		if written[i] {
 			continue // a duplicate key: JSON.parse keeps one
 		}
-		present[i] = true
+		written[i] = true
 		switch f := &fields[i]; {
 		case !f.changed:
 			write(m.key, m.raw)
