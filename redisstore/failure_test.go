@@ -416,3 +416,32 @@ func TestNewClientHonoursContext(t *testing.T) {
 	}
 	var _ redis.UniversalClient = c
 }
+
+// TestTwoPhaseRenewLeaseLapsed lets a cluster-mode Renew's lease run out
+// between the copy and the commit (here by moving the store's clock): the
+// renew must undo the copy and fail with a store error, leaving the old ID
+// live and writable.
+func TestTwoPhaseRenewLeaseLapsed(t *testing.T) {
+	ctx := t.Context()
+	clock := storetest.NewClock(time.Now().Truncate(time.Millisecond))
+	s := newTestStore(t, Options{Now: clock.Now})
+	s.twoPhaseRenew = true
+	id, newID := filesession.NewID(), filesession.NewID()
+	if err := s.Create(ctx, id, rec(clock.Now(), "a", "1")); err != nil {
+		t.Fatal(err)
+	}
+	s.testHookRenewCopied = func() { clock.Advance(time.Minute) }
+	err := s.Renew(ctx, id, newID, filesession.Change{At: clock.Now()})
+	if err == nil || errors.Is(err, filesession.ErrNotFound) || errors.Is(err, filesession.ErrExists) {
+		t.Errorf("Renew whose lease lapsed: %v, want a store error", err)
+	}
+	if _, err := s.Load(ctx, newID); !errors.Is(err, filesession.ErrNotFound) {
+		t.Errorf("Load of the new ID: %v, want ErrNotFound (the copy undone)", err)
+	}
+	if err := s.Save(ctx, id, filesession.Change{Set: map[string]json.RawMessage{"b": json.RawMessage("2")}, At: clock.Now()}); err != nil {
+		t.Errorf("Save of the old ID after the lapsed renew: %v", err)
+	}
+	if s.client.HExists(ctx, s.Key(id), fieldRenewTo).Val() {
+		t.Error("the lapsed renew left its marker")
+	}
+}

@@ -87,8 +87,9 @@ local function apply(key, now, s, i)
   if nidle > 0 then idle = nidle; set[#set + 1] = '__idle'; set[#set + 1] = ARGV[i+1] end
   if ndl > 0 then dl = ndl; set[#set + 1] = '__deadline'; set[#set + 1] = ARGV[i+2] end
   if cookie ~= '' then set[#set + 1] = 'cookie'; set[#set + 1] = cookie end
-  if #set > 0 then redis.call('HSET', key, unpack(set)) end
-  redis.call('HINCRBY', key, '__v', 1)
+  set[#set + 1] = '__v'
+  set[#set + 1] = tostring(s.v + 1)
+  redis.call('HSET', key, unpack(set))
   settle(key, now, la, idle, dl)
 end
 `
@@ -104,6 +105,7 @@ const (
 	resFrozen   = "frozen"
 	resConflict = "conflict"
 	resGone     = "gone"
+	resLapsed   = "lapsed"
 )
 
 // createScript stores a new record unless a live one has the ID.
@@ -234,8 +236,10 @@ return all
 
 // commitScript is phase three of the two-phase renew: it deletes the old
 // record if it is still frozen by this renew and the lease has not run out.
-// Otherwise ('gone') the old session was deleted, or the lease expired and
-// writes resumed, and the caller must undo the copy.
+// Otherwise the caller must undo the copy: 'gone' means the old session was
+// deleted meanwhile (a logout: the renew reports not found); 'lapsed' means
+// the lease ran out first, so writes to the old session may have resumed and
+// it must stay the live one (the renew reports a store error).
 // KEYS[1] = old key; ARGV = now, token.
 var commitScript = redis.NewScript(`
 local m = redis.call('HMGET', KEYS[1], '__renewTo', '__renewUntil')
@@ -243,7 +247,9 @@ if m[1] == ARGV[2] and (tonumber(m[2]) or 0) > tonumber(ARGV[1]) then
   redis.call('DEL', KEYS[1])
   return 'ok'
 end
-return 'gone'
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
+if m[1] == ARGV[2] then redis.call('HDEL', KEYS[1], '__renewTo', '__renewUntil') end
+return 'lapsed'
 `)
 
 // unfreezeScript undoes phase one after a failed renew, if the marker is

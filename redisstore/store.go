@@ -472,12 +472,18 @@ func (s *Store) renewTwoPhase(ctx context.Context, oldID, newID string, c filese
 		return s.scriptFail(ctx, "renew", oldID, err)
 	}
 	if res != resOK {
-		// The old session was deleted (logout) or its lease ran out while we
-		// copied it: undo the copy rather than resurrect or fork it.
+		// The old session was deleted (logout), or our lease ran out while
+		// we copied it: undo the copy rather than resurrect or fork it.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 		defer cancel()
 		if err := s.client.Del(dctx, s.Key(newID)).Err(); err != nil {
 			return s.fail(dctx, "renew", newID, err)
+		}
+		if res == resLapsed {
+			return fmt.Errorf("redisstore: renew session %s: the copy outlasted its lease; the old ID stays live", hashID(oldID))
+		}
+		if res != resGone {
+			return unexpected("renew", oldID, res)
 		}
 		return notFound("renew", oldID)
 	}
