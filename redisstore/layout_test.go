@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -278,5 +280,41 @@ func TestLoadWithCancelledContextSendsNothing(t *testing.T) {
 	_, err := s.Load(ctx, filesession.NewID())
 	if !errors.Is(err, context.Canceled) || errors.Is(err, filesession.ErrNotFound) {
 		t.Errorf("Load with a cancelled context: %v, want context.Canceled", err)
+	}
+}
+
+// TestManyKeys stores a session with more keys than Lua's unpack can spread
+// at once, through every write path, and reads them all back.
+func TestManyKeys(t *testing.T) {
+	ctx := t.Context()
+	for _, twoPhase := range []bool{false, true} {
+		s := newTestStore(t, Options{})
+		s.twoPhaseRenew = twoPhase
+		const n = 10000
+		r := rec(time.Now())
+		set := map[string]json.RawMessage{}
+		var del []string
+		for i := range n {
+			r.Values[fmt.Sprint("k", i)] = json.RawMessage(strconv.Itoa(i))
+			set[fmt.Sprint("s", i)] = json.RawMessage("1")
+			del = append(del, fmt.Sprint("k", i))
+		}
+		id, newID := filesession.NewID(), filesession.NewID()
+		if err := s.Create(ctx, id, r); err != nil {
+			t.Fatalf("Create with %d keys: %v", n, err)
+		}
+		if err := s.Save(ctx, id, filesession.Change{Set: set, Delete: del[:n/2], At: time.Now()}); err != nil {
+			t.Fatalf("Save of %d keys: %v", n, err)
+		}
+		if err := s.Update(ctx, id, func(r *filesession.Record) error { r.Values["u"] = json.RawMessage("1"); return nil }); err != nil {
+			t.Fatalf("Update of a record with %d keys: %v", 2*n, err)
+		}
+		if err := s.Renew(ctx, id, newID, filesession.Change{Delete: del[n/2:], At: time.Now()}); err != nil {
+			t.Fatalf("Renew of a record with %d keys: %v", 2*n, err)
+		}
+		got, err := s.Load(ctx, newID)
+		if err != nil || len(got.Values) != n+1 {
+			t.Fatalf("Load: %d values, %v; want %d", len(got.Values), err, n+1)
+		}
 	}
 }

@@ -58,6 +58,25 @@ local function state(key, now, defidle)
   return s
 end
 
+-- hsetRange and hdelRange send t[i..j] to HSET or HDEL in chunks, because
+-- Lua's unpack can spread only a few thousand values onto the stack at once
+-- and a session may have more keys than that. (Chunks are invisible to
+-- others: the script as a whole is still one step.)
+local function hsetRange(key, t, i, j)
+  while i <= j do
+    local k = math.min(i + 1999, j)
+    redis.call('HSET', key, unpack(t, i, k))
+    i = k + 1
+  end
+end
+local function hdelRange(key, t, i, j)
+  while i <= j do
+    local k = math.min(i + 1999, j)
+    redis.call('HDEL', key, unpack(t, i, k))
+    i = k + 1
+  end
+end
+
 -- settle sets the key's TTL from the record's expiry, or deletes a record
 -- that the write left expired (a shortened idle timeout or an earlier
 -- deadline), so that nothing dead lingers with a fresh TTL.
@@ -79,7 +98,7 @@ local function apply(key, now, s, i)
   local la, idle, dl = s.la, s.idle, s.dl
   local j = i + 5
   if s.frozen == 'stale' then redis.call('HDEL', key, '__renewTo', '__renewUntil') end
-  if ndel > 0 then redis.call('HDEL', key, unpack(ARGV, j, j + ndel - 1)) end
+  hdelRange(key, ARGV, j, j + ndel - 1)
   j = j + ndel
   local set = {}
   for k = j, #ARGV do set[#set + 1] = ARGV[k] end
@@ -89,7 +108,7 @@ local function apply(key, now, s, i)
   if cookie ~= '' then set[#set + 1] = 'cookie'; set[#set + 1] = cookie end
   set[#set + 1] = '__v'
   set[#set + 1] = tostring(s.v + 1)
-  redis.call('HSET', key, unpack(set))
+  hsetRange(key, set, 1, #set)
   settle(key, now, la, idle, dl)
 end
 `
@@ -122,7 +141,8 @@ if s.st == 'live' then
 end
 if s.st == 'corrupt' then return 'corrupt' end
 if s.st == 'expired' then redis.call('DEL', KEYS[1]) end
-redis.call('HSET', KEYS[1], '__v', 1, '__w', ARGV[3], unpack(ARGV, 7))
+redis.call('HSET', KEYS[1], '__v', 1, '__w', ARGV[3])
+hsetRange(KEYS[1], ARGV, 7, #ARGV)
 settle(KEYS[1], now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 return 'ok'
 `)
@@ -184,7 +204,8 @@ if s.v ~= tonumber(ARGV[3]) then
 end
 if s.frozen == 'active' then return 'frozen' end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], '__v', s.v + 1, '__w', ARGV[4], unpack(ARGV, 8))
+redis.call('HSET', KEYS[1], '__v', s.v + 1, '__w', ARGV[4])
+hsetRange(KEYS[1], ARGV, 8, #ARGV)
 local la = tonumber(ARGV[5])
 if s.la > la then
   la = s.la
