@@ -13,6 +13,7 @@ import (
 	"github.com/filesession/filesession"
 	"github.com/filesession/filesession/internal/redistest"
 	"github.com/filesession/filesession/storetest"
+	"github.com/redis/go-redis/v9"
 )
 
 func rec(now time.Time, kv ...string) filesession.Record {
@@ -316,5 +317,60 @@ func TestManyKeys(t *testing.T) {
 		if err != nil || len(got.Values) != n+1 {
 			t.Fatalf("Load: %d values, %v; want %d", len(got.Values), err, n+1)
 		}
+	}
+}
+
+// TestRetriedWritesAreIdempotent runs the Create, Update and Renew scripts
+// twice with the same arguments, as go-redis does when a reply is lost
+// after the command ran: the repeat must report success, not "exists",
+// "conflict" or "missing", and change nothing more.
+func TestRetriedWritesAreIdempotent(t *testing.T) {
+	ctx := t.Context()
+	s := newTestStore(t, Options{})
+	now := time.Now()
+	r := rec(now, "a", "1")
+	fields, _ := recordFields(&r)
+	id, newID := filesession.NewID(), filesession.NewID()
+	run := func(sc interface {
+		Run(context.Context, redis.Scripter, []string, ...any) *redis.Cmd
+	}, keys []string, args ...any) string {
+		t.Helper()
+		res, err := sc.Run(ctx, s.client, keys, args...).Text()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	create := append([]any{ms(now), durMS(s.ttl), "tok1", ms(now), durMS(r.IdleTimeout), "0"}, fields...)
+	for i := range 2 {
+		if res := run(createScript, []string{s.Key(id)}, create...); res != resOK {
+			t.Fatalf("Create #%d = %s, want ok", i+1, res)
+		}
+	}
+	create[2] = "tok2"
+	if res := run(createScript, []string{s.Key(id)}, create...); res != resExists {
+		t.Fatalf("Create with another token = %s, want exists", res)
+	}
+
+	r.Values["u"] = json.RawMessage("1")
+	fields, _ = recordFields(&r)
+	update := append([]any{ms(now), durMS(s.ttl), "1", "tok3", ms(now), durMS(r.IdleTimeout), "0"}, fields...)
+	for i := range 2 {
+		if res := run(updateScript, []string{s.Key(id)}, update...); res != resOK {
+			t.Fatalf("Update #%d = %s, want ok", i+1, res)
+		}
+	}
+	if v := s.client.HGet(ctx, s.Key(id), fieldVersion).Val(); v != "2" {
+		t.Errorf("version after a repeated Update = %s, want 2 (applied once)", v)
+	}
+
+	renew, _ := changeArgs([]any{ms(now), durMS(s.ttl), "tok4"}, filesession.Change{At: now})
+	for i := range 2 {
+		if res := run(renewScript, []string{s.Key(id), s.Key(newID)}, renew...); res != resOK {
+			t.Fatalf("Renew #%d = %s, want ok", i+1, res)
+		}
+	}
+	if got, err := s.Load(ctx, newID); err != nil || string(got.Values["u"]) != "1" {
+		t.Errorf("renewed session: %v, %v", got.Values, err)
 	}
 }

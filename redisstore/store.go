@@ -554,7 +554,8 @@ func (s *Store) scriptFail(ctx context.Context, op, id string, err error) error 
 	return s.fail(ctx, op, id, err)
 }
 
-// fail wraps a failure of Redis itself: connection refused or reset,
+// fail wraps a failure of Redis itself (redis.Nil, a missing key, is the
+// one reply it maps to not found): connection refused or reset,
 // timeout, READONLY (a replica after failover), OOM (maxmemory reached),
 // NOSCRIPT storms, cluster errors. It never matches filesession.ErrNotFound,
 // so the manager answers 503 and the client's session is left alone.
@@ -563,6 +564,9 @@ func (s *Store) scriptFail(ctx context.Context, op, id string, err error) error 
 // error: with ContextTimeoutEnabled go-redis reports a deadline that reached
 // the socket as a plain i/o timeout.
 func (s *Store) fail(ctx context.Context, op, id string, err error) error {
+	if errors.Is(err, redis.Nil) {
+		return notFound(op, id)
+	}
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("redisstore: %s session %s: %w (%w)", op, hashID(id), err, cerr)
 	}
