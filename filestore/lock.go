@@ -89,8 +89,11 @@ func pairOf(id1, id2 string) lockPair {
 // lock takes the locks of id1 and, unless it is empty, id2, waiting at most
 // LockTimeout or until ctx's deadline, whichever comes first. On success the
 // caller must call s.unlock with the returned pair.
-func (s *Store) lock(ctx context.Context, id1, id2 string) (lockPair, error) {
-	p := pairOf(id1, id2)
+func (s *Store) lock(ctx context.Context, id1, id2 string) (p lockPair, err error) {
+	if ev := s.opts.Events; ev != nil {
+		defer func(start time.Time) { ev.LockWaited(time.Since(start), err) }(time.Now())
+	}
+	p = pairOf(id1, id2)
 	w := lockWait{deadline: time.Now().Add(s.opts.LockTimeout)}
 	if d, ok := ctx.Deadline(); ok && d.Before(w.deadline) {
 		w = lockWait{deadline: d, ctxDeadline: true}

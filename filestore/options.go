@@ -165,6 +165,12 @@ type Options struct {
 	// always use the real clock.
 	Now func() time.Time
 
+	// Events, if not nil, is told of retries, lock waits, quarantines and
+	// reaper passes, for metrics (package metrics implements it). Its
+	// methods are called synchronously, sometimes under a session's lock,
+	// so they must be cheap; see filesession.StoreEvents.
+	Events filesession.StoreEvents
+
 	// wrapFS, when set (only by tests, through export_test.go), wraps the
 	// filesystem the store uses, to count or fail its calls.
 	wrapFS func(fileSystem) fileSystem

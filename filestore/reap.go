@@ -1,6 +1,7 @@
 package filestore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -101,15 +102,20 @@ func (s *Store) List(ctx context.Context, fn func(id string, r filesession.Recor
 // Errors with single files are logged and the pass goes on; Reap returns
 // the first of them with the count. A cancelled ctx stops the pass.
 func (s *Store) Reap(ctx context.Context) (int, error) {
-	removed := 0
+	removed, examined, start := 0, 0, time.Now()
 	var first error
 	err := s.walk(ctx, func(name string) error {
 		var err error
 		if id, ok := s.sessionID(name); ok {
+			examined++
 			var gone bool
 			gone, err = s.reapSession(ctx, id, name)
 			if gone {
 				removed++
+				s.log.Info("filestore: session reaped", "session", hashID(id))
+				if ev := s.opts.Events; ev != nil {
+					ev.Reaped()
+				}
 			}
 		} else if id, ok := s.tempID(name); ok {
 			err = s.reapTemp(ctx, id, name)
@@ -135,6 +141,9 @@ func (s *Store) Reap(ctx context.Context) (int, error) {
 			}
 			s.mu.RUnlock()
 		}
+	}
+	if ev := s.opts.Events; ev != nil {
+		ev.ReapDone(examined, removed, time.Since(start), cmp.Or(err, first))
 	}
 	if err != nil {
 		return removed, err

@@ -406,6 +406,9 @@ func (s *Store) quarantine(id, name string, st *unix.Stat_t, cause error) {
 		return
 	}
 	s.log.Warn("filestore: corrupt session file quarantined", "session", hashID(id), "cause", cause, "file", quarantineName(s.opts.Prefix+"<id>"+s.opts.Extension))
+	if ev := s.opts.Events; ev != nil {
+		ev.Quarantined(cause)
+	}
 }
 
 func timeOf(ts unix.Timespec) time.Time { return time.Unix(ts.Sec, ts.Nsec) }

@@ -156,6 +156,9 @@ func (s *Store) retry(ctx context.Context, id, op string, fn func() error) error
 		wait := 5 * time.Millisecond << i
 		s.log.Warn("filestore: transient error, retrying",
 			"op", op, "session", hashID(id), "retry", i+1, "wait", wait, "error", err)
+		if ev := s.opts.Events; ev != nil {
+			ev.Retried(op, err)
+		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
