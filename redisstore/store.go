@@ -34,8 +34,11 @@ const (
 type Options struct {
 	// Prefix starts every key the store writes, so that sessions never
 	// collide with the application's own keys and an operator can find them
-	// with SCAN MATCH. Default "sess:". Give each store sharing a server or
-	// database its own prefix; no prefix may be a prefix of another.
+	// with SCAN MATCH. Default "sess:". Stores sharing a server or database
+	// need prefixes of their own; one may extend another ("sess:" and
+	// "sess:admin:"), as List checks the shape of every key it finds. A
+	// prefix should not contain '{': Redis Cluster would take the hash tag
+	// from it and put every session in one slot (and so on one shard).
 	Prefix string
 
 	// TTL is the idle timeout of records created without one
