@@ -66,6 +66,15 @@ type Options struct {
 	// Logger receives reports of corrupt records (with hashed IDs only).
 	// Default slog.Default().
 	Logger *slog.Logger
+
+	// Events, if not nil, is told of what happens behind the methods'
+	// backs, for metrics: Retried("update", ...) for every Update attempt
+	// that lost its compare-and-swap and starts over, Retried(op, ...) for
+	// every wait on a cluster-mode Renew in progress, and Quarantined for
+	// every corrupt record moved aside. The store takes no locks and Redis
+	// expires keys itself, so LockWaited, Reaped and ReapDone are never
+	// called. Default nil.
+	Events filesession.StoreEvents
 }
 
 // Store is a filesession.Store, filesession.Lister and filesession.TTLer
@@ -80,6 +89,7 @@ type Store struct {
 	now      func() time.Time
 	idLength int
 	log      *slog.Logger
+	events   filesession.StoreEvents
 
 	// twoPhaseRenew is set for clients that may send two keys to different
 	// servers (Cluster, Ring), where one script cannot touch both. Tests
@@ -103,6 +113,7 @@ func New(client redis.UniversalClient, opts Options) *Store {
 		now:      opts.Now,
 		idLength: opts.IDLength,
 		log:      opts.Logger,
+		events:   opts.Events,
 	}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
@@ -256,6 +267,7 @@ func (s *Store) Save(ctx context.Context, id string, c filesession.Change) error
 		// A cluster-mode Renew is copying this session: wait for it to
 		// finish, after which the old ID is gone (ErrNotFound), or to fail,
 		// after which the save goes through.
+		s.retried("save", errRenewing)
 		if err := backoff(ctx, attempt); err != nil {
 			return fmt.Errorf("redisstore: save session %s: waiting for a renew: %w", hashID(id), err)
 		}
@@ -313,7 +325,8 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*filesession.Reco
 			return notFound("update", id)
 		}
 		if m.hasRenewTag && m.renewUntil > now.UnixMilli() {
-			continue // a cluster-mode Renew is copying it; see Save
+			s.retried("update", errRenewing) // a cluster-mode Renew is copying it; see Save
+			continue
 		}
 		if err := fn(&r); err != nil {
 			return err
@@ -332,7 +345,11 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*filesession.Reco
 			return s.scriptFail(ctx, "update", id, err)
 		}
 		switch res {
-		case resConflict, resFrozen:
+		case resConflict:
+			s.retried("update", errConflict)
+			continue
+		case resFrozen:
+			s.retried("update", errRenewing)
 			continue
 		default:
 			return s.result("update", id, res, ctx)
@@ -378,6 +395,7 @@ func (s *Store) Renew(ctx context.Context, oldID, newID string, c filesession.Ch
 		}
 		switch res {
 		case resFrozen: // only if a two-phase Renew ran on this server too
+			s.retried("renew", errRenewing)
 			if err := backoff(ctx, attempt); err != nil {
 				return fmt.Errorf("redisstore: renew session %s: waiting for another renew: %w", hashID(oldID), err)
 			}
@@ -414,6 +432,7 @@ func (s *Store) renewTwoPhase(ctx context.Context, oldID, newID string, c filese
 			return unexpected("renew", oldID, "")
 		}
 		if out[0] == resFrozen {
+			s.retried("renew", errRenewing)
 			if err := backoff(ctx, attempt); err != nil {
 				return fmt.Errorf("redisstore: renew session %s: waiting for another renew: %w", hashID(oldID), err)
 			}
@@ -507,6 +526,18 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// Causes of retries, as Events.Retried sees them.
+var (
+	errConflict = errors.New("redisstore: session changed during Update (version conflict)")
+	errRenewing = errors.New("redisstore: session is being renewed (cluster mode)")
+)
+
+func (s *Store) retried(op string, err error) {
+	if s.events != nil {
+		s.events.Retried(op, err)
+	}
+}
+
 // check validates id and the context before any command is sent.
 func (s *Store) check(op, id string, ctx context.Context) error {
 	if !filesession.ValidID(id, s.idLength) {
@@ -544,6 +575,9 @@ func (s *Store) corrupt(ctx context.Context, op, id string, cause error) error {
 	} else if moved == 1 {
 		s.log.Warn("redisstore: corrupt session record moved to quarantine",
 			"session", hashID(id), "cause", cause.Error(), "ttl", QuarantineTTL)
+		if s.events != nil {
+			s.events.Quarantined(cause)
+		}
 	}
 	return fmt.Errorf("redisstore: %s session %s: %w: %v", op, hashID(id), filesession.ErrCorrupt, cause)
 }
