@@ -100,6 +100,12 @@ type Store struct {
 	testHookRenewCopied func()
 }
 
+var (
+	_ filesession.Store  = (*Store)(nil)
+	_ filesession.Lister = (*Store)(nil)
+	_ filesession.TTLer  = (*Store)(nil)
+)
+
 // New returns a Store that keeps sessions in Redis through client, which may
 // be a *redis.Client (single node, or Sentinel through
 // redis.NewFailoverClient), a *redis.ClusterClient or a *redis.Ring. The
