@@ -62,7 +62,10 @@ type Store interface {
 	// other Save, Update, Renew or Delete of that session can run, and stores
 	// what fn left in the record if fn returns nil. If fn returns an error,
 	// nothing is stored and Update returns that error. It returns
-	// ErrNotFound if the session does not exist.
+	// ErrNotFound if the session does not exist. A store may run fn more
+	// than once (the Redis store retries an optimistic compare-and-swap);
+	// only the last run's result is stored, so fn must have no side effects
+	// beyond the record it is given.
 	Update(ctx context.Context, id string, fn func(*Record) error) error
 
 	// Renew moves the session from oldID to newID, applying c on the way,
