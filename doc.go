@@ -29,8 +29,16 @@
 // read-modify-write of one key use Update.
 //
 // Status policy: a missing, forged, garbled, expired or unknown cookie is
-// "no session", never an error; a store failure is answered 503 with
-// Retry-After and changes nothing; a request whose session was ended by
-// another request meanwhile gets 409 and its changes are dropped, never
-// resurrecting the session.
+// "no session", never an error, and creates nothing for the presented ID; a
+// store failure is answered 503 with Retry-After and changes nothing; a
+// request whose session was ended by another request meanwhile gets 409 and
+// its changes are dropped, never resurrecting the session; a session that
+// would exceed Manager.MaxSize is an ErrTooLarge from Put or Update, with
+// nothing written. The csrf package answers 403. docs/security.md has the
+// threat model and the whole policy.
+//
+// Cookies: HttpOnly, SameSite=Lax, Secure per CookieOptions.Secure, and
+// named "__Host-session" when Secure is SecureAlways (see
+// CookieOptions.Name). Manager.Validate, which Handler calls, refuses cookie
+// settings browsers would reject.
 package filesession

@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -49,8 +51,10 @@ type Manager struct {
 	// destroy) or when the session was ended by another request while this
 	// one ran (ErrGone). It is called before anything of the response was
 	// written and with the handler's headers removed. The default answers
-	// 503 with Retry-After for store failures and 409 for ErrGone, with a
-	// generic body; it never reveals the error.
+	// 503 with Retry-After for store failures, 409 for ErrGone, and 500
+	// for ErrTooLarge (a commit that the store's own size limit refused,
+	// which retrying cannot cure), with a generic body; it never reveals
+	// the error.
 	ErrorFunc func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Logger receives lifecycle and error events. Session IDs appear only
@@ -64,22 +68,41 @@ type Manager struct {
 	logKey []byte
 }
 
-// CookieOptions are the attributes of the session cookie.
+// CookieOptions are the attributes of the session cookie. Manager.Validate
+// (which Handler calls) refuses combinations that browsers reject or that
+// would silently weaken the cookie.
 type CookieOptions struct {
-	// Name of the cookie. Default "session".
+	// Name of the cookie. Empty (the default New leaves) means
+	// HostCookieName ("__Host-session") when Secure is SecureAlways, Domain
+	// is empty and Path is "/", and DefaultCookieName ("session")
+	// otherwise; Manager.CookieName returns the name in effect. The
+	// __Host- prefix makes browsers refuse the cookie unless it is Secure,
+	// host-only and for the whole site, so a sibling subdomain or a
+	// plain-HTTP response cannot plant or overwrite it (cookie tossing,
+	// session fixation). The prefix is not applied under SecureAuto, where
+	// the cookie is Secure on some requests and not on others: the name
+	// must not change from one request to the next. An explicit name that
+	// starts with "__Host-" requires SecureAlways, no Domain and Path "/";
+	// one that starts with "__Secure-" requires SecureAlways.
 	Name string
 	// Domain attribute. Default empty: the cookie is sent to this host only.
+	// Setting it shares the cookie with every subdomain, and rules out the
+	// __Host- prefix.
 	Domain string
-	// Path attribute. Default "/".
+	// Path attribute. Default "/". It must start with "/": an empty Path
+	// would let the browser derive one from each response's URL, and a
+	// cookie set under one path cannot be cleared from another.
 	Path string
 	// HTTPOnly hides the cookie from JavaScript. Default true.
 	HTTPOnly bool
 	// Secure selects when the cookie carries the Secure attribute. Default
 	// SecureAuto.
 	Secure SecureMode
-	// SameSite attribute. Default http.SameSiteLaxMode.
+	// SameSite attribute. Default http.SameSiteLaxMode. SameSiteNoneMode
+	// needs a Secure cookie, so it is refused with SecureNever.
 	SameSite http.SameSite
-	// Partitioned adds the Partitioned attribute (CHIPS).
+	// Partitioned adds the Partitioned attribute (CHIPS). Browsers accept
+	// it only on Secure cookies, so it is refused with SecureNever.
 	Partitioned bool
 	// Persist makes the cookie outlive the browser session, with Max-Age
 	// set to the session's remaining idle time. Default true; false gives a
@@ -102,6 +125,23 @@ const (
 	SecureNever
 )
 
+// Cookie names that CookieOptions.Name defaults to.
+const (
+	// DefaultCookieName is the session cookie's name unless the __Host-
+	// prefix applies.
+	DefaultCookieName = "session"
+	// HostCookieName is the session cookie's name when Secure is
+	// SecureAlways, Domain is empty and Path is "/".
+	HostCookieName = hostPrefix + DefaultCookieName
+)
+
+// The cookie name prefixes browsers enforce (RFC 6265bis section 4.1.3).
+// Browsers match them case-insensitively, and so does Validate.
+const (
+	hostPrefix   = "__Host-"
+	securePrefix = "__Secure-"
+)
+
 // Errors of the manager; test them with errors.Is.
 var (
 	// ErrGone means the session was destroyed, renewed or expired by
@@ -115,6 +155,9 @@ var (
 	// ErrReservedKey means a key is reserved for the stored format: "cookie"
 	// and keys starting with "__".
 	ErrReservedKey = errors.New("filesession: reserved session key")
+
+	// ErrConfig means Validate found a Manager setting that cannot work.
+	ErrConfig = errors.New("filesession: invalid manager configuration")
 )
 
 // New returns a Manager over store, signing cookies with secrets[0] and
@@ -142,7 +185,6 @@ func New(store Store, secrets ...[]byte) (*Manager, error) {
 		TouchInterval: time.Minute,
 		MaxSize:       512 << 10,
 		Cookie: CookieOptions{
-			Name:     "session",
 			Path:     "/",
 			HTTPOnly: true,
 			SameSite: http.SameSiteLaxMode,
@@ -167,14 +209,111 @@ func (m *Manager) LogID(id string) string {
 
 func (m *Manager) now() time.Time { return m.Now() }
 
+// CookieName returns the name of the session cookie: Cookie.Name if set,
+// else HostCookieName when the cookie qualifies for the __Host- prefix
+// (Secure is SecureAlways, Domain is empty, Path is "/"), else
+// DefaultCookieName. The codec binds this name into every cookie's
+// signature.
+func (m *Manager) CookieName() string {
+	c := &m.Cookie
+	switch {
+	case c.Name != "":
+		return c.Name
+	case c.Secure == SecureAlways && c.Domain == "" && c.Path == "/":
+		return HostCookieName
+	default:
+		return DefaultCookieName
+	}
+}
+
+// Validate reports, as an error matching ErrConfig, a setting that cannot
+// work or that browsers would reject: no Store or Codec; a non-positive
+// IdleTimeout; a negative Lifetime, TouchInterval or MaxSize; a cookie name
+// that is not an HTTP token; a Path that does not start with "/"; an
+// invalid Domain; a "__Host-" name with a Domain, a Path other than "/" or
+// without SecureAlways; a "__Secure-" name without SecureAlways; and
+// Partitioned or SameSite=None with SecureNever. Handler calls it and
+// panics on an error, so a misconfigured manager never serves; call it
+// yourself to report the error at startup instead.
+func (m *Manager) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
+	}
+	switch {
+	case m.Store == nil:
+		return bad("no Store")
+	case m.Codec == nil:
+		return bad("no Codec")
+	case m.IdleTimeout <= 0:
+		return bad("IdleTimeout %v is not positive", m.IdleTimeout)
+	case m.Lifetime < 0:
+		return bad("negative Lifetime %v", m.Lifetime)
+	case m.TouchInterval < 0:
+		return bad("negative TouchInterval %v", m.TouchInterval)
+	case m.MaxSize < 0:
+		return bad("negative MaxSize %d", m.MaxSize)
+	}
+	c := &m.Cookie
+	name := m.CookieName()
+	probe := &http.Cookie{Name: name, Value: "x", Domain: c.Domain, Path: c.Path, Secure: true}
+	if err := probe.Valid(); err != nil {
+		return bad("cookie %q: %v", name, err)
+	}
+	if !strings.HasPrefix(c.Path, "/") {
+		return bad("cookie Path %q does not start with \"/\"", c.Path)
+	}
+	switch c.Secure {
+	case SecureAuto, SecureAlways, SecureNever:
+	default:
+		return bad("unknown SecureMode %d", c.Secure)
+	}
+	switch {
+	case hasPrefixFold(name, hostPrefix) && (c.Secure != SecureAlways || c.Domain != "" || c.Path != "/"):
+		return bad("cookie %q: the __Host- prefix needs Secure: SecureAlways, no Domain and Path \"/\" (have %v, Domain %q, Path %q)",
+			name, c.Secure, c.Domain, c.Path)
+	case hasPrefixFold(name, securePrefix) && c.Secure != SecureAlways:
+		return bad("cookie %q: the __Secure- prefix needs Secure: SecureAlways (have %v)", name, c.Secure)
+	case c.Partitioned && c.Secure == SecureNever:
+		return bad("cookie %q: Partitioned cookies must be Secure, and Secure is SecureNever", name)
+	case c.SameSite == http.SameSiteNoneMode && c.Secure == SecureNever:
+		return bad("cookie %q: SameSite=None cookies must be Secure, and Secure is SecureNever", name)
+	}
+	return nil
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// String returns the mode's name as written in this package.
+func (s SecureMode) String() string {
+	switch s {
+	case SecureAuto:
+		return "SecureAuto"
+	case SecureAlways:
+		return "SecureAlways"
+	case SecureNever:
+		return "SecureNever"
+	}
+	return "SecureMode(" + strconv.Itoa(int(s)) + ")"
+}
+
 // defaultErrorFunc is ErrorFunc's default.
 func defaultErrorFunc(w http.ResponseWriter, r *http.Request, err error) {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	if errors.Is(err, ErrGone) {
+	switch {
+	case errors.Is(err, ErrGone):
 		w.WriteHeader(http.StatusConflict)
 		w.Write([]byte("Your session ended in another request. Please try again.\n"))
+		return
+	case errors.Is(err, ErrTooLarge):
+		// The store's size limit is below what Manager.MaxSize let the
+		// handler put: a configuration fault that retrying cannot cure, so
+		// not a 503 with Retry-After.
+		w.WriteHeader(http.StatusInternalServerError)
+		w.Write([]byte("Internal Server Error\n"))
 		return
 	}
 	h.Set("Retry-After", strconv.Itoa(1))
@@ -214,12 +353,17 @@ func (m *Manager) secure(r *http.Request) bool {
 }
 
 // setCookie adds a Set-Cookie header that carries id until expires, or one
-// that clears the cookie when id is empty. Responses that set the cookie are
-// marked uncacheable, so a shared cache never hands one user's cookie to
-// another.
+// that clears the cookie when id is empty. The clearing cookie has the same
+// name, Path, Domain, Secure, SameSite and Partitioned as the one that set
+// it: a browser only replaces a cookie with the same name, domain and path,
+// and refuses a __Host- cookie without Secure and Path=/, so a clear that
+// differed in any of them would leave the old cookie in place. Responses
+// that set or clear the cookie are marked uncacheable and vary on Cookie, so
+// a shared cache never hands one user's cookie to another.
 func (m *Manager) setCookie(w http.ResponseWriter, r *http.Request, id string, expires time.Time) {
+	name := m.CookieName()
 	c := &http.Cookie{
-		Name:        m.Cookie.Name,
+		Name:        name,
 		Path:        m.Cookie.Path,
 		Domain:      m.Cookie.Domain,
 		HttpOnly:    m.Cookie.HTTPOnly,
@@ -231,7 +375,7 @@ func (m *Manager) setCookie(w http.ResponseWriter, r *http.Request, id string, e
 		c.MaxAge = -1
 		c.Expires = time.Unix(1, 0)
 	} else {
-		c.Value = m.Codec.Encode(m.Cookie.Name, id)
+		c.Value = m.Codec.Encode(name, id)
 		if m.Cookie.Persist {
 			secs := int(expires.Sub(m.now()).Seconds())
 			if secs < 1 {
@@ -243,8 +387,23 @@ func (m *Manager) setCookie(w http.ResponseWriter, r *http.Request, id string, e
 	}
 	h := w.Header()
 	h.Add("Set-Cookie", c.String())
-	h.Add("Vary", "Cookie")
+	if !varies(h, "Cookie") {
+		h.Add("Vary", "Cookie")
+	}
 	h.Set("Cache-Control", `no-store`)
+}
+
+// varies reports whether h's Vary header already names field (or is "*").
+func varies(h http.Header, field string) bool {
+	for _, v := range h.Values("Vary") {
+		for _, f := range strings.Split(v, ",") {
+			f = strings.TrimSpace(f)
+			if f == "*" || strings.EqualFold(f, field) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // expiresAt returns when a session last used at lastAccess expires, given

@@ -234,7 +234,7 @@ func (e *env) post(path string) (int, string) {
 func (e *env) cookie() string {
 	u, _ := url.Parse(e.srv.URL)
 	for _, c := range e.c.Jar.Cookies(u) {
-		if c.Name == e.m.Cookie.Name {
+		if c.Name == e.m.CookieName() {
 			return c.Value
 		}
 	}

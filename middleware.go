@@ -16,7 +16,11 @@ const (
 	maxCookieValue = 4096
 	// maxCookieTries is how many cookies of the session's name are looked
 	// at. Duplicates are resolved deterministically: the first one, in the
-	// order the client sent them, whose signature verifies is used.
+	// order the client sent them, whose signature verifies decides; if its
+	// session is unknown or expired the request has no session, even if a
+	// later cookie names a live one. Cookies after the first
+	// maxCookieTries are ignored, so a header of a thousand forged values
+	// costs at most this many MAC checks.
 	maxCookieTries = 16
 )
 
@@ -35,7 +39,13 @@ const (
 // the commit fails, the handler's response is replaced by ErrorFunc's (503,
 // or 409 for ErrGone) and whatever the handler writes afterwards is
 // discarded; the stored session is as it was before the request.
+//
+// Handler panics if Validate reports an error, as http.ServeMux does for
+// an invalid pattern: a misconfigured manager must not serve.
 func (m *Manager) Handler(next http.Handler) http.Handler {
+	if err := m.Validate(); err != nil {
+		panic(err)
+	}
 	if m.ErrorFunc == nil {
 		m.ErrorFunc = defaultErrorFunc
 	}
@@ -60,15 +70,18 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 // an empty new one.
 func (m *Manager) load(r *http.Request) (*Session, error) {
 	s := &Session{m: m, req: r, idle: m.IdleTimeout}
-	for i, c := range r.CookiesNamed(m.Cookie.Name) {
+	name := m.CookieName()
+	for i, c := range r.CookiesNamed(name) {
 		if i == maxCookieTries {
 			break
 		}
 		s.presented = true
-		if len(c.Value) > maxCookieValue {
+		// The manager never quotes its values, so a quoted one was made by
+		// someone else: one canonical encoding only.
+		if len(c.Value) > maxCookieValue || c.Quoted {
 			continue
 		}
-		id, current, ok := m.Codec.Decode(m.Cookie.Name, c.Value)
+		id, current, ok := m.Codec.Decode(name, c.Value)
 		if !ok || !m.Codec.ValidID(id) {
 			continue
 		}
@@ -144,7 +157,7 @@ func (s *Session) commit(ctx context.Context, w http.ResponseWriter) error {
 				m.Logger.Info("filesession: session renewed", "from", m.LogID(s.id), "session", m.LogID(newID))
 				s.id = newID
 			}
-		case !c.Empty() || s.idleChanged:
+		case !c.Empty() || s.idleChanged || s.deadlineChanged:
 			err = st.Save(ctx, s.id, c)
 		case now.Sub(s.lastAccess) >= m.TouchInterval:
 			exp := expiresAt(now, s.idle, s.deadline)
@@ -176,7 +189,7 @@ func (s *Session) commit(ctx context.Context, w http.ResponseWriter) error {
 			return err
 		}
 		s.lastAccess = now
-		s.set, s.deleted, s.idleChanged, s.renew = nil, nil, false, false
+		s.set, s.deleted, s.idleChanged, s.deadlineChanged, s.renew = nil, nil, false, false, false
 		m.setCookie(w, r, s.id, expiresAt(now, s.idle, s.deadline))
 	}
 	return nil
@@ -190,7 +203,7 @@ func (s *Session) commitLate(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.m
-	pending := len(s.set) > 0 || len(s.deleted) > 0 || s.idleChanged
+	pending := len(s.set) > 0 || len(s.deleted) > 0 || s.idleChanged || s.deadlineChanged
 	switch {
 	case s.gone:
 		return

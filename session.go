@@ -42,10 +42,12 @@ type Session struct {
 	idle       time.Duration
 	deadline   time.Time
 
-	// idleChanged is set by SetIdleTimeout, to be stored at commit.
-	idleChanged bool
-	renew       bool
-	destroy     bool
+	// idleChanged is set by SetIdleTimeout, deadlineChanged by
+	// SetDeadline, to be stored at commit.
+	idleChanged     bool
+	deadlineChanged bool
+	renew           bool
+	destroy         bool
 	// cookieDue is set when a commit must send the cookie even if nothing
 	// else is pending (a session created by Update).
 	cookieDue bool
@@ -213,6 +215,43 @@ func (s *Session) SetIdleTimeout(d time.Duration) {
 	s.ensureIDLocked()
 }
 
+// SetDeadline overrides the session's absolute deadline with t from now on
+// (stored with the session): whatever its activity, the session ends at t.
+// It replaces the deadline that Manager.Lifetime gave the session at
+// creation (or its absence), earlier or later, so an application can, for
+// example, restart the absolute lifetime at login,
+//
+//	s.Renew()
+//	s.SetDeadline(time.Now().Add(8 * time.Hour))
+//
+// or give "remember me" sessions a longer one. The zero Time is ignored: a
+// deadline can be moved but not removed. A t that is not after the
+// manager's clock ends the session at commit, as Destroy does. Renew keeps
+// the deadline.
+func (s *Session) SetDeadline(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !t.After(s.m.now()) {
+		s.destroy = true
+		return
+	}
+	s.deadline = t
+	s.deadlineChanged = true
+	s.ensureIDLocked()
+}
+
+// Deadline returns the session's absolute deadline, or the zero Time if it
+// has none (or does not exist). A new session that Manager.Lifetime will
+// give a deadline reports it only once it is stored.
+func (s *Session) Deadline() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deadline
+}
+
 // ExpiresAt returns when the session expires if it is not used again, or
 // the zero Time if it does not exist.
 func (s *Session) ExpiresAt() time.Time {
@@ -244,12 +283,27 @@ func (s *Session) ensureIDLocked() {
 	}
 }
 
-func (s *Session) sizeLocked() int {
+func (s *Session) sizeLocked() int { return valuesSize(s.values) }
+
+// valuesSize is the size values take in a stored record: each member is
+// "key":value and a comma.
+func valuesSize(values map[string]json.RawMessage) int {
 	n := 0
-	for k, v := range s.values {
+	for k, v := range values {
 		n += len(k) + len(v) + 4
 	}
 	return n
+}
+
+// checkSize returns an error matching ErrTooLarge if values exceed MaxSize.
+func (m *Manager) checkSize(values map[string]json.RawMessage) error {
+	if m.MaxSize <= 0 {
+		return nil
+	}
+	if n := valuesSize(values); n > m.MaxSize {
+		return fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, n, m.MaxSize)
+	}
+	return nil
 }
 
 // change returns what the request did, as a Change for the store.
@@ -264,6 +318,9 @@ func (s *Session) changeLocked(now time.Time, attrs CookieAttrs) Change {
 	sort.Strings(c.Delete)
 	if s.idleChanged {
 		c.IdleTimeout = s.idle
+	}
+	if s.deadlineChanged {
+		c.Deadline = s.deadline
 	}
 	return c
 }
@@ -286,6 +343,9 @@ func (s *Session) update(ctx context.Context, fn func(r *Record) error) error {
 		if err := fn(&rec); err != nil {
 			return err
 		}
+		if err := s.m.checkSize(rec.Values); err != nil {
+			return err
+		}
 		if err := st.Create(ctx, s.id, rec); err != nil {
 			return err
 		}
@@ -298,6 +358,11 @@ func (s *Session) update(ctx context.Context, fn func(r *Record) error) error {
 	err := st.Update(ctx, s.id, func(r *Record) error {
 		pending.Apply(r)
 		if err := fn(r); err != nil {
+			return err
+		}
+		// The same limit as Put's, on what fn left: an Update must not grow
+		// a session past MaxSize either. Returning the error stores nothing.
+		if err := s.m.checkSize(r.Values); err != nil {
 			return err
 		}
 		result = r.Clone()
@@ -327,7 +392,10 @@ func (s *Session) newRecordLocked(now time.Time, attrs CookieAttrs) Record {
 	for k, v := range s.values {
 		rec.Values[k] = v
 	}
-	if s.m.Lifetime > 0 {
+	switch {
+	case s.deadlineChanged:
+		rec.Deadline = s.deadline
+	case s.m.Lifetime > 0:
 		rec.Deadline = now.Add(s.m.Lifetime)
 	}
 	return rec
@@ -337,7 +405,7 @@ func (s *Session) newRecordLocked(now time.Time, attrs CookieAttrs) Record {
 func (s *Session) adoptLocked(r Record) {
 	s.values = r.Values
 	s.set, s.deleted = nil, nil
-	s.idleChanged = false
+	s.idleChanged, s.deadlineChanged = false, false
 	s.created, s.lastAccess = r.Created, r.LastAccess
 	s.idle, s.deadline = r.IdleTimeout, r.Deadline
 }

@@ -36,8 +36,10 @@ func Pop[T any](s *Session, key string) (v T, ok bool) {
 // the store at once, not at commit; a new session is created first. fn gets
 // the current value and whether there was one; if it returns an error,
 // nothing is stored and Update returns it. Update returns an error matching
-// ErrGone if the session was ended by another request meanwhile, and the
-// store's error (the manager answers 503) if the store fails.
+// ErrTooLarge, and stores nothing, if the session's values would exceed
+// Manager.MaxSize (or the store's own limit); one matching ErrGone if the
+// session was ended by another request meanwhile; and the store's error
+// (pass it to Manager.ErrorFunc, which answers 503) if the store fails.
 //
 //	n, err := filesession.Update(r.Context(), s, "count", func(n int, _ bool) (int, error) { return n + 1, nil })
 func Update[T any](ctx context.Context, s *Session, key string, fn func(old T, ok bool) (T, error)) (T, error) {

@@ -21,6 +21,23 @@
 // after it.
 //
 // Every refusal is a 403 with a generic body, and changes nothing.
+//
+// HTML forms carry the token in a hidden field; with html/template put
+// TemplateField's result in the form:
+//
+//	data.CSRFField = csrf.TemplateField(r)   // <form method="post">{{.CSRFField}}...</form>
+//
+// JavaScript clients get a token from a route that answers Token(r), such as
+// the demo's GET /api/csrf, and send it in the header on every unsafe
+// request:
+//
+//	const {token} = await (await fetch("/api/csrf")).json();
+//	await fetch("/api/count", {method: "POST", headers: {"X-CSRF-Token": token}});
+//
+// Every masking of the session's secret is valid for as long as the
+// secret: until Session.Renew (login) or the end of the session. A client
+// may keep one token for many requests. A non-empty header is the only
+// place looked at; the form body is parsed only when there is none.
 package csrf
 
 import (

@@ -1,6 +1,9 @@
 package csrf_test
 
 import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -178,25 +181,88 @@ func TestTemplateField(t *testing.T) {
 	}
 }
 
-func FuzzUnmaskedTokenNeverPanicsOrPasses(f *testing.F) {
-	f.Add("")
-	f.Add(strings.Repeat("A", 86))
-	f.Add(strings.Repeat("_", 86))
-	f.Add("%%%")
-	m, err := filesession.New(memstore.New(), secret)
+// FuzzTokenHeader sends fuzzed X-CSRF-Token headers, and the same text as
+// the _csrf form field, with the cookie of a real session that holds a
+// secret. The request must pass exactly when an independent decoder finds
+// the text to be a masking of that secret (strict base64url, pad XOR masked
+// = secret), and a refused one must change nothing in the store.
+func FuzzTokenHeader(f *testing.F) {
+	store := memstore.New()
+	m, err := filesession.New(store, secret)
 	if err != nil {
 		f.Fatal(err)
 	}
 	m.Logger = slog.New(slog.DiscardHandler)
-	h := m.Handler(csrf.Protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
-	f.Fuzz(func(t *testing.T, tok string) {
-		req := httptest.NewRequest("POST", "/", nil)
-		req.Header["X-Csrf-Token"] = []string{tok}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /token", func(w http.ResponseWriter, r *http.Request) {
+		tok, _ := csrf.Token(r)
+		fmt.Fprint(w, tok)
+	})
+	mux.HandleFunc("POST /do", func(w http.ResponseWriter, r *http.Request) {
+		s := filesession.FromContext(r.Context())
+		n, _ := filesession.Get[int](s, "n")
+		s.Put("n", n+1)
+	})
+	h := m.Handler(csrf.Protect(mux))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/token", nil))
+	cookie := rec.Result().Cookies()[0]
+	good := rec.Body.String()
+	var id, hexSecret string
+	store.List(context.Background(), func(i string, r filesession.Record) error {
+		id = i
+		return json.Unmarshal(r.Values[csrf.SessionKey], &hexSecret)
+	})
+	want, err := hex.DecodeString(hexSecret)
+	if err != nil || len(want) != 32 {
+		f.Fatalf("session's secret %q", hexSecret)
+	}
+	valid := func(tok string) bool {
+		b, err := base64.RawURLEncoding.Strict().DecodeString(tok)
+		if err != nil || len(b) != 64 {
+			return false
+		}
+		for i := range 32 {
+			if b[i]^b[32+i] != want[i] {
+				return false
+			}
+		}
+		return true
+	}
+	snapshot := func() string {
+		r, err := store.Load(context.Background(), id)
+		if err != nil {
+			f.Fatal(err)
+		}
+		b, _ := json.Marshal(r)
+		return string(b)
+	}
+	for _, s := range []string{"", good, good[:len(good)-1], good + "A", good[:len(good)-1] + "B",
+		strings.Repeat("A", 86), strings.Repeat("_", 86), "%%%", hexSecret, strings.ToUpper(good)} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, tok string, asForm bool) {
+		var req *http.Request
+		if asForm {
+			req = httptest.NewRequest("POST", "/do", strings.NewReader(url.Values{csrf.FieldName: {tok}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		} else {
+			req = httptest.NewRequest("POST", "/do", nil)
+			req.Header[http.CanonicalHeaderKey(csrf.HeaderName)] = []string{tok}
+		}
+		req.AddCookie(cookie)
+		before := snapshot()
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		// No session holds a secret, so no token can be valid.
-		if rec.Code != 403 {
-			t.Fatalf("token %q: %d", tok, rec.Code)
+		// An empty header is no header, and an empty form field no field.
+		switch ok := valid(tok); {
+		case ok && rec.Code != 200:
+			t.Fatalf("valid token %q refused: %d", tok, rec.Code)
+		case !ok && rec.Code != 403:
+			t.Fatalf("invalid token %q: %d, want 403", tok, rec.Code)
+		case !ok && snapshot() != before:
+			t.Fatalf("refused token %q changed the session", tok)
 		}
 	})
 }
