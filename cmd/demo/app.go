@@ -19,6 +19,7 @@ import (
 	"github.com/filesession/filesession"
 	"github.com/filesession/filesession/csrf"
 	"github.com/filesession/filesession/filestore"
+	"github.com/filesession/filesession/metrics"
 )
 
 // Session keys the demo uses. They are the seed's keys, so that other tools
@@ -88,16 +89,32 @@ func newApp(cfg config) (http.Handler, io.Closer, error) {
 	opts.TTL = cfg.TTL
 	opts.Logger = cfg.Logger
 	opts.Now = cfg.Now
+	// Metrics: the collector is the store's Events (retries, lock waits,
+	// reaper passes, quarantines) and counts and times every call the
+	// manager makes through the instrumented store. GET /metrics serves it.
+	stats := metrics.New(metrics.Options{})
+	opts.Events = stats
 	store, err := filestore.Open(opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := buildHandler(cfg, opts.Path, store)
+	h, err := buildHandler(cfg, opts.Path, stats.Instrument(store))
 	if err != nil {
 		store.Close()
 		return nil, nil, err
 	}
-	return h, store, nil
+	return withMetrics(h, stats), store, nil
+}
+
+// withMetrics serves the Prometheus scrape of c on GET /metrics, outside
+// the session middleware (a scrape must neither create nor touch a
+// session), and everything else with h. The demo listens on localhost; a
+// real deployment keeps /metrics off the public listener.
+func withMetrics(h http.Handler, c *metrics.Collector) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", c.Handler())
+	mux.Handle("/", h)
+	return mux
 }
 
 // buildHandler wires the manager, CSRF protection and routes over store.

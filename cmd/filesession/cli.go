@@ -219,6 +219,9 @@ func durText(d time.Duration) string {
 		s = d.Round(time.Second).String()
 	case d < 48*time.Hour:
 		s = strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+		if strings.HasSuffix(s, "h0m") {
+			s = strings.TrimSuffix(s, "0m")
+		}
 	default:
 		days := int(d / (24 * time.Hour))
 		s = fmt.Sprintf("%dd%dh", days, int((d%(24*time.Hour))/time.Hour))
