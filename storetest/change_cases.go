@@ -42,7 +42,7 @@ func testTouch(t *testing.T, su *suite) {
 	})
 
 	su.run(t, "MissingID", func(e *env) {
-		id := filesession.NewID()
+		id := e.newID()
 		now := e.clock.Now()
 		e.wantErr("Touch of an ID never created", e.s.Touch(e.ctx, id, now, now.Add(idle)), filesession.ErrNotFound)
 		e.wantNotFound(id, "after Touch of an ID never created")
@@ -169,7 +169,7 @@ func testSave(t *testing.T, su *suite) {
 	})
 
 	su.run(t, "MissingID", func(e *env) {
-		id := filesession.NewID()
+		id := e.newID()
 		e.wantErr("Save of an ID never created", e.s.Save(e.ctx, id, filesession.Change{Set: vals("a", "1"), At: e.clock.Now()}), filesession.ErrNotFound)
 		e.wantNotFound(id, "after Save of an ID never created")
 		e.wantListed("after Save of an ID never created")
@@ -228,7 +228,7 @@ func testUpdate(t *testing.T, su *suite) {
 	})
 
 	su.run(t, "MissingID", func(e *env) {
-		id := filesession.NewID()
+		id := e.newID()
 		called := false
 		err := e.s.Update(e.ctx, id, func(r *filesession.Record) error {
 			called = true
@@ -250,7 +250,7 @@ func testRenew(t *testing.T, su *suite) {
 		// The latest data, not what the renewing request loaded.
 		e.wantOK("Save", e.s.Save(e.ctx, oldID, filesession.Change{Set: vals("saved", "1"), At: e.clock.Now()}))
 		at := e.clock.Advance(time.Minute)
-		newID := filesession.NewID()
+		newID := e.newID()
 		c := filesession.Change{Set: vals("user", `"alice"`), Delete: []string{"int"}, At: at}
 		e.wantOK("Renew", e.s.Renew(e.ctx, oldID, newID, c))
 		e.wantNotFound(oldID, "of the old ID after Renew")
@@ -263,7 +263,7 @@ func testRenew(t *testing.T, su *suite) {
 
 	su.run(t, "NewIDIsLive", func(e *env) {
 		oldID, _ := e.createValues("a", "1")
-		newID := filesession.NewID()
+		newID := e.newID()
 		at := e.clock.Advance(20 * time.Minute)
 		e.wantOK("Renew", e.s.Renew(e.ctx, oldID, newID, filesession.Change{At: at}))
 		e.wantOK("Save new", e.s.Save(e.ctx, newID, filesession.Change{Set: vals("b", "2"), At: at}))
@@ -277,7 +277,7 @@ func testRenew(t *testing.T, su *suite) {
 		ids := []string{""}
 		ids[0], _ = e.createValues("a", "1")
 		for i := range 3 {
-			next := filesession.NewID()
+			next := e.newID()
 			e.wantOK("Renew", e.s.Renew(e.ctx, ids[i], next, filesession.Change{Set: vals("step", string(rune('1'+i))), At: e.clock.Advance(ms)}))
 			ids = append(ids, next)
 		}
@@ -289,7 +289,7 @@ func testRenew(t *testing.T, su *suite) {
 	})
 
 	su.run(t, "MissingOld", func(e *env) {
-		oldID, newID := filesession.NewID(), filesession.NewID()
+		oldID, newID := e.newID(), e.newID()
 		e.wantErr("Renew of an ID never created", e.s.Renew(e.ctx, oldID, newID, filesession.Change{Set: vals("a", "1"), At: e.clock.Now()}), filesession.ErrNotFound)
 		e.wantNotFound(newID, "of the new ID after Renew of a missing old ID")
 		e.wantNotFound(oldID, "of the missing old ID after Renew")
@@ -327,7 +327,7 @@ func testDelete(t *testing.T, su *suite) {
 	})
 
 	su.run(t, "Missing", func(e *env) {
-		e.wantOK("Delete of an ID never created", e.s.Delete(e.ctx, filesession.NewID()))
+		e.wantOK("Delete of an ID never created", e.s.Delete(e.ctx, e.newID()))
 		e.wantListed("after Delete of an ID never created")
 	})
 
@@ -393,7 +393,7 @@ var resurrectors = []struct {
 		return err
 	}},
 	{"Renew", func(e *env, id string, _ filesession.Record, _ *bool) error {
-		newID := filesession.NewID()
+		newID := e.newID()
 		err := e.s.Renew(e.ctx, id, newID, filesession.Change{Set: vals("b", "2"), At: e.clock.Now()})
 		if errors.Is(err, filesession.ErrNotFound) {
 			e.wantNotFound(newID, "of the new ID after Renew of a session that is gone")

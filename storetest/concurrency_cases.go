@@ -93,7 +93,7 @@ func testConcurrency(t *testing.T, su *suite) {
 	// new session, and no Save that failed is.
 	su.run(t, "SavesRacingRenew", func(e *env) {
 		oldID, _ := e.createValues("a", "1")
-		newID := filesession.NewID()
+		newID := e.newID()
 		saves := runRacingSaves(e, oldID, func() {
 			if err := e.s.Renew(e.ctx, oldID, newID, filesession.Change{Set: vals("user", `"alice"`), At: e.clock.Now()}); err != nil {
 				e.t.Errorf("Renew: %v", err) // not Fatal: this runs in a goroutine

@@ -37,7 +37,7 @@ func testCancelledContext(t *testing.T, su *suite) {
 			}}
 		}},
 		{"Create", func(e *env, ctx context.Context, id string, r filesession.Record) outcome {
-			newID := filesession.NewID()
+			newID := e.newID()
 			err := e.s.Create(ctx, newID, e.record(vals("new", "1")))
 			return outcome{"Create", err, func(e *env, failed bool) {
 				if failed {
@@ -83,7 +83,7 @@ func testCancelledContext(t *testing.T, su *suite) {
 			}}
 		}},
 		{"Renew", func(e *env, ctx context.Context, id string, r filesession.Record) outcome {
-			newID := filesession.NewID()
+			newID := e.newID()
 			err := e.s.Renew(ctx, id, newID, filesession.Change{At: e.clock.Now()})
 			return outcome{"Renew", err, func(e *env, failed bool) {
 				if failed {

@@ -23,8 +23,11 @@
 // What the suite assumes about a store:
 //
 //   - IDs are in the format of [filesession.NewID] (filesession.IDLength
-//     characters of base64url); stores configured for another length fail the
-//     invalid-ID cases.
+//     characters of base64url). A store configured for another length (the
+//     file store's express preset takes express-session's 32-character IDs)
+//     runs the same suite with [RunWith] and a [Config] giving its length
+//     and ID generator; the invalid-ID cases are then built around that
+//     length.
 //   - Timestamps are kept to the millisecond: times are compared after
 //     truncation to milliseconds, and every time the suite writes is whole
 //     milliseconds already. Durations (IdleTimeout) are whole minutes.

@@ -2,47 +2,62 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/filesession/filesession"
 )
 
-// invalidIDs are IDs every store must refuse before they reach a file
-// name, key or query. The 43-character ones have the length of a real ID,
-// so only the alphabet check can stop them.
-var invalidIDs = []struct{ name, id string }{
-	{"Empty", ""},
-	{"Dot", "."},
-	{"DotDot", ".."},
-	{"ParentPath", "../x"},
-	{"Slash", "a/b"},
-	{"PercentEncodedTraversal", "%2e%2e%2f"},
-	{"FullLengthWithSlash", strings.Repeat("a", 20) + "/" + strings.Repeat("b", 22)},
-	{"FullLengthWithDot", strings.Repeat("a", 42) + "."},
-	{"FullLengthTraversal", "../../../../../../../../../../etc/passwdxxx"},
-	{"FullLengthWithBackslash", strings.Repeat("a", 21) + `\` + strings.Repeat("b", 21)},
-	{"FullLengthStdBase64", strings.Repeat("a", 21) + "+" + strings.Repeat("b", 21)},
-	{"FullLengthPadded", strings.Repeat("a", 42) + "="},
-	{"FullLengthWithSpace", strings.Repeat("a", 21) + " " + strings.Repeat("b", 21)},
-	{"FullLengthWithNewline", strings.Repeat("a", 42) + "\n"},
-	{"FullLengthWithNUL", strings.Repeat("a", 21) + "\x00" + strings.Repeat("b", 21)},
-	{"FullLengthGlob", strings.Repeat("a", 42) + "*"},
-	{"NonASCII43Bytes", strings.Repeat("a", 41) + "é"},
-	{"NonASCII43Runes", strings.Repeat("a", 42) + "é"},
-	{"InvalidUTF8", strings.Repeat("a", 42) + "\xff"},
-	{"TooShort42", strings.Repeat("a", 42)},
-	{"TooLong44", strings.Repeat("a", 44)},
-	{"ExpressLength32", strings.Repeat("a", 32)},
-	{"VeryLong", strings.Repeat("a", 4096)},
-}
-
-func init() {
-	for _, c := range invalidIDs {
-		if filesession.ValidID(c.id, filesession.IDLength) {
+// invalidIDs returns IDs every store with IDs of length n must refuse
+// before they reach a file name, key or query. The ones named FullLength
+// have the length of a real ID, so only the alphabet check can stop them.
+// For n = 43 (filesession.IDLength) the names are those of Run's cases.
+func invalidIDs(n int) []struct{ name, id string } {
+	a, b := strings.Repeat("a", (n-1)/2), strings.Repeat("b", n-1-(n-1)/2)
+	pad := func(s string) string {
+		// s padded with 'x' (or cut) to exactly n bytes.
+		if len(s) >= n {
+			return s[:n]
+		}
+		return s + strings.Repeat("x", n-len(s))
+	}
+	other := 32
+	otherName := "ExpressLength32"
+	if n == 32 {
+		other, otherName = filesession.IDLength, fmt.Sprintf("DefaultLength%d", filesession.IDLength)
+	}
+	ids := []struct{ name, id string }{
+		{"Empty", ""},
+		{"Dot", "."},
+		{"DotDot", ".."},
+		{"ParentPath", "../x"},
+		{"Slash", "a/b"},
+		{"PercentEncodedTraversal", "%2e%2e%2f"},
+		{"FullLengthWithSlash", a + "/" + b},
+		{"FullLengthWithDot", strings.Repeat("a", n-1) + "."},
+		{"FullLengthTraversal", pad(strings.Repeat("../", max(0, n-10)/3) + "etc/passwd")},
+		{"FullLengthWithBackslash", a + `\` + b},
+		{"FullLengthStdBase64", a + "+" + b},
+		{"FullLengthPadded", strings.Repeat("a", n-1) + "="},
+		{"FullLengthWithSpace", a + " " + b},
+		{"FullLengthWithNewline", strings.Repeat("a", n-1) + "\n"},
+		{"FullLengthWithNUL", a + "\x00" + b},
+		{"FullLengthGlob", strings.Repeat("a", n-1) + "*"},
+		{fmt.Sprintf("NonASCII%dBytes", n), strings.Repeat("a", n-2) + "é"},
+		{fmt.Sprintf("NonASCII%dRunes", n), strings.Repeat("a", n-1) + "é"},
+		{"InvalidUTF8", strings.Repeat("a", n-1) + "\xff"},
+		{fmt.Sprintf("TooShort%d", n-1), strings.Repeat("a", n-1)},
+		{fmt.Sprintf("TooLong%d", n+1), strings.Repeat("a", n+1)},
+		{otherName, strings.Repeat("a", other)},
+		{"VeryLong", strings.Repeat("a", 4096)},
+	}
+	for _, c := range ids {
+		if filesession.ValidID(c.id, n) {
 			panic("storetest: invalid-ID case " + c.name + " is a valid ID")
 		}
 	}
+	return ids
 }
 
 // testInvalidID runs every method with every invalid ID: each must fail
@@ -74,7 +89,7 @@ func testInvalidID(t *testing.T, su *suite) {
 			})
 		}},
 		{"RenewFrom", func(e *env, _, bad string, _ *bool) error {
-			return e.s.Renew(e.ctx, bad, filesession.NewID(), filesession.Change{At: e.clock.Now()})
+			return e.s.Renew(e.ctx, bad, e.newID(), filesession.Change{At: e.clock.Now()})
 		}},
 		{"RenewTo", func(e *env, live, bad string, _ *bool) error {
 			return e.s.Renew(e.ctx, live, bad, filesession.Change{Set: vals("evil", "1"), At: e.clock.Now()})
@@ -85,7 +100,7 @@ func testInvalidID(t *testing.T, su *suite) {
 	}
 	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {
-			for _, c := range invalidIDs {
+			for _, c := range invalidIDs(su.cfg.IDLength) {
 				su.run(t, c.name, func(e *env) {
 					live, want := e.createValues("a", "1")
 					var called bool

@@ -207,7 +207,7 @@ func testCreate(t *testing.T, su *suite) {
 
 func testLoad(t *testing.T, su *suite) {
 	su.run(t, "NeverCreated", func(e *env) {
-		id := filesession.NewID()
+		id := e.newID()
 		e.wantNotFound(id, "of an ID never created")
 		e.wantNotFound(id, "of an ID never created, twice")
 		// Django's CVE-2015-5143: loading an unknown key must not create it.
@@ -215,7 +215,7 @@ func testLoad(t *testing.T, su *suite) {
 	})
 
 	su.run(t, "NotFoundIsNotExists", func(e *env) {
-		_, err := e.s.Load(e.ctx, filesession.NewID())
+		_, err := e.s.Load(e.ctx, e.newID())
 		if errors.Is(err, filesession.ErrExists) || errors.Is(err, filesession.ErrInvalidID) {
 			e.t.Errorf("Load of a valid, unknown ID: %v, want plain ErrNotFound (not ErrExists or ErrInvalidID)", err)
 		}

@@ -24,7 +24,41 @@ import (
 // says what broke; run a subset with go test -run.
 func Run(t *testing.T, newStore func(t *testing.T, now func() time.Time) filesession.Store) {
 	t.Helper()
-	su := &suite{newStore: newStore}
+	RunWith(t, Config{}, newStore)
+}
+
+// Config describes the IDs of a store that does not use the default format
+// of [filesession.NewID], for RunWith. The zero Config is Run's: IDs of
+// filesession.IDLength characters made by filesession.NewID.
+type Config struct {
+	// IDLength is the exact length of the IDs the store accepts, as it
+	// passes to filesession.ValidID. Zero means filesession.IDLength (43).
+	// The invalid-ID cases are built around it: IDs one character shorter
+	// and longer, and IDs of exactly this length with a character outside
+	// the base64url alphabet, must all be refused.
+	IDLength int
+
+	// NewID returns a fresh valid ID of IDLength characters. Nil means
+	// filesession.NewIDOf with the number of random bytes whose unpadded
+	// base64url text is IDLength characters long; IDLength must then be
+	// such a length (not 4k+1). Express-session's IDs (IDLength 32) are 24
+	// bytes.
+	NewID func() string
+}
+
+// RunWith is Run for a store whose IDs are configured differently (see
+// Config), such as the file store's express preset, whose IDs are
+// express-session's 32-character ones. Every case of Run runs, with IDs
+// from cfg.NewID, and the invalid-ID cases are derived from cfg.IDLength.
+// It fails the test at once if cfg is inconsistent (an ID from NewID that
+// is not valid at IDLength).
+func RunWith(t *testing.T, cfg Config, newStore func(t *testing.T, now func() time.Time) filesession.Store) {
+	t.Helper()
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	su := &suite{newStore: newStore, cfg: cfg}
 	groups := []struct {
 		name string
 		fn   func(*testing.T, *suite)
@@ -60,6 +94,31 @@ const ms = time.Millisecond
 
 type suite struct {
 	newStore func(t *testing.T, now func() time.Time) filesession.Store
+	cfg      Config
+}
+
+// withDefaults fills cfg's zero fields and checks that its IDs are valid at
+// its length.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.IDLength == 0 {
+		cfg.IDLength = filesession.IDLength
+	}
+	if cfg.IDLength < 2 || cfg.IDLength > 1024 {
+		return cfg, fmt.Errorf("storetest: Config.IDLength %d out of range", cfg.IDLength)
+	}
+	if cfg.NewID == nil {
+		if cfg.IDLength%4 == 1 {
+			return cfg, fmt.Errorf("storetest: no byte count encodes to %d base64url characters; set Config.NewID", cfg.IDLength)
+		}
+		n := cfg.IDLength * 6 / 8
+		cfg.NewID = func() string { return filesession.NewIDOf(n) }
+	}
+	for range 3 {
+		if id := cfg.NewID(); !filesession.ValidID(id, cfg.IDLength) {
+			return cfg, fmt.Errorf("storetest: Config.NewID returned %s, not a valid ID of length %d", describe(id), cfg.IDLength)
+		}
+	}
+	return cfg, nil
 }
 
 // env is one subtest's fresh store and clock.
@@ -68,6 +127,8 @@ type env struct {
 	ctx   context.Context
 	clock *Clock
 	s     filesession.Store
+	// newID makes a fresh valid ID for the store under test.
+	newID func() string
 }
 
 // run runs fn as subtest name on a fresh store.
@@ -85,7 +146,7 @@ func (su *suite) env(t *testing.T) *env {
 	if s == nil {
 		t.Fatal("newStore returned a nil Store")
 	}
-	return &env{t: t, ctx: t.Context(), clock: clock, s: s}
+	return &env{t: t, ctx: t.Context(), clock: clock, s: s, newID: su.cfg.NewID}
 }
 
 // vals builds a Values map from raw JSON texts.
@@ -116,7 +177,7 @@ func (e *env) record(values map[string]json.RawMessage) filesession.Record {
 // Create fails.
 func (e *env) create(r filesession.Record) string {
 	e.t.Helper()
-	id := filesession.NewID()
+	id := e.newID()
 	if err := e.s.Create(e.ctx, id, r); err != nil {
 		e.t.Fatalf("Create: %v", err)
 	}
