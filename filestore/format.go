@@ -304,7 +304,7 @@ func (s *Store) encodeRecord(dst []byte, old *stored, n *filesession.Record, for
 		}
 	}
 
-	if !old.hasCreated {
+	if !old.hasCreated && (fresh || !s.opts.NodeCompatible) {
 		key(keyCreated)
 		dst = appendMillis(dst, n.Created)
 	}

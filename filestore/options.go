@@ -139,6 +139,26 @@ type Options struct {
 	// express-session's IDs are 32.
 	IDLength int
 
+	// NodeCompatible makes the store a partner of a running Node.js
+	// session-file-store (1.5) on the same directory, which decides expiry
+	// from the __lastAccess member alone: __lastAccess +
+	// (cookie.originalMaxAge || ttl) < now. ExpressOptions sets it; see
+	// express.go for everything the preset does. Under it:
+	//
+	//   - Touch rewrites the file (under the session's lock, atomically)
+	//     with only __lastAccess changed, every other byte kept, instead of
+	//     setting the file's times: Node never looks at them.
+	//   - A record's LastAccess is its __lastAccess exactly; the file's
+	//     modification time stands in only for a file without a numeric
+	//     __lastAccess, which Node would never expire and this store expires
+	//     TTL (or originalMaxAge) after the file was last written.
+	//   - No __created member is added to a file that lacks one (Node's),
+	//     so a file Node wrote and this store rewrote unchanged differs only
+	//     in __lastAccess.
+	//
+	// Default false.
+	NodeCompatible bool
+
 	// Sync says which fsyncs a write makes; the zero value is SyncFull.
 	// See SyncMode for the trade-off.
 	Sync SyncMode

@@ -357,7 +357,7 @@ func (s *Store) read(ctx context.Context, id string, keep, locked bool, d *store
 	})
 	switch {
 	case err == nil:
-		err = decodeRecord(b, timeOf(st.Mtim), s.opts.TTL, keep, d)
+		err = s.decode(b, &st, keep, d)
 		if err == nil {
 			return nil
 		}
@@ -436,7 +436,9 @@ func (s *Store) Load(ctx context.Context, id string) (filesession.Record, error)
 
 // Touch records that the session was used at at, without rewriting it: it
 // sets the file's modification time to at (Load takes the later of it and
-// the stored __lastAccess) and its access time to expires.
+// the stored __lastAccess) and its access time to expires. Under
+// Options.NodeCompatible it rewrites __lastAccess instead (see
+// touchContent), since Node reads no file times.
 //
 // Times on disk: the modification time is the last access, and the access
 // time is an expiry hint, the ExpiresAt the last write or touch computed.
@@ -459,6 +461,9 @@ func (s *Store) Load(ctx context.Context, id string) (filesession.Record, error)
 // the same session may be lost (the Save's rename replaces the inode Touch
 // set), which costs at most that one access time: the Save sets its own.
 func (s *Store) Touch(ctx context.Context, id string, at, expires time.Time) error {
+	if s.opts.NodeCompatible {
+		return s.touchContent(ctx, id, at)
+	}
 	if err := s.begin(ctx, id); err != nil {
 		return err
 	}
