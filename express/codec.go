@@ -4,7 +4,21 @@
 // connect.sid cookies and its 24-byte session IDs. Pair it with
 // filestore.ExpressOptions, which reads and writes session-file-store's
 // directory layout and file format, so both stacks share one ./sessions
-// directory and one cookie while routes move from Node to Go.
+// directory and one cookie while routes move from Node to Go:
+//
+//	store, err := filestore.Open(filestore.ExpressOptions("./sessions"))
+//	if err != nil { ... }
+//	m, err := express.New(store, os.Getenv("SESSION_SECRET")) // the Express app's secret
+//	if err != nil { ... }
+//	m.IdleTimeout = 24 * time.Hour // the Express app's cookie.maxAge
+//	http.ListenAndServe(addr, m.Handler(mux))
+//
+// Session values are shared by key: what Node stores as req.session.user is
+// the Go session's "user", as JSON. Node's keys "cookie" and those starting
+// with "__" (__lastAccess) belong to the stored format and are not values
+// on the Go side; they are kept as they are when Go rewrites the file.
+// docs/express.md lists what round-trips between the stacks and what does
+// not (integers beyond 2^53, number formatting, U+2028 escaping, Dates).
 package express
 
 import (
@@ -43,8 +57,12 @@ type Codec struct {
 
 // NewCodec returns a Codec over secrets, which must be the same list, in the
 // same order, as the Express app's secret option. The first (signing)
-// secret must have at least filesession.MinSecretLength bytes; older ones,
-// kept only to verify cookies until they are re-signed, must not be empty.
+// secret must have at least filesession.MinSecretLength (32) bytes; older
+// ones, kept only to verify cookies until they are re-signed, must not be
+// empty but may be shorter. An Express app whose secret is short (the
+// README's "keyboard cat") first moves to secret: [strong, old] on the Node
+// side, and passes the same list here; once every cookie has been re-signed
+// (one cookie.maxAge), both drop the old one.
 func NewCodec(secrets ...string) (*Codec, error) {
 	if len(secrets) == 0 || len(secrets[0]) < filesession.MinSecretLength {
 		return nil, ErrSecret
@@ -134,7 +152,10 @@ func encodeURIComponent(s string) string {
 }
 
 // Configure makes m speak express-session: the connect.sid cookie name and
-// this package's Codec over secrets.
+// this package's Codec over secrets (see NewCodec). m's Store must accept
+// express-session's 32-character IDs (filestore.ExpressOptions does); a
+// store configured for filesession's own 43-character IDs refuses every
+// session this codec makes. On error m is unchanged.
 func Configure(m *filesession.Manager, secrets ...string) error {
 	c, err := NewCodec(secrets...)
 	if err != nil {
@@ -143,4 +164,25 @@ func Configure(m *filesession.Manager, secrets ...string) error {
 	m.Codec = c
 	m.Cookie.Name = CookieName
 	return nil
+}
+
+// New returns a Manager over store that speaks express-session, as
+// filesession.New followed by Configure: cookies named connect.sid, signed
+// and verified with secrets as the Express app's secret option lists them,
+// and express-session's IDs. Its IdleTimeout is the store's TTL (an hour
+// under filestore.ExpressOptions, session-file-store's ttl); set it to the
+// Express app's cookie.maxAge, which is what express-session stores as
+// originalMaxAge and what both stacks then expire sessions by.
+func New(store filesession.Store, secrets ...string) (*filesession.Manager, error) {
+	c, err := NewCodec(secrets...)
+	if err != nil {
+		return nil, err
+	}
+	m, err := filesession.New(store, []byte(secrets[0]))
+	if err != nil {
+		return nil, err
+	}
+	m.Codec = c
+	m.Cookie.Name = CookieName
+	return m, nil
 }
