@@ -18,6 +18,7 @@ import (
 
 	"github.com/filesession/filesession"
 	"github.com/filesession/filesession/csrf"
+	"github.com/filesession/filesession/express"
 	"github.com/filesession/filesession/filestore"
 	"github.com/filesession/filesession/metrics"
 )
@@ -58,7 +59,20 @@ type config struct {
 	Logger *slog.Logger
 	// Now is the clock of the store and the manager. Nil means time.Now.
 	Now func() time.Time
+	// Preset selects how sessions are stored and carried: "" or
+	// presetFilesession for the file store's own format and the demo's
+	// signed "session" cookie; presetExpress to share Dir and the cookie
+	// with an Express app on express-session + session-file-store
+	// (filestore.ExpressOptions and package express). The express preset
+	// needs Secret: the Express app's secret.
+	Preset string
 }
+
+// Presets of config.Preset.
+const (
+	presetFilesession = "filesession"
+	presetExpress     = "express"
+)
 
 // user is the value stored under userKey, in the seed's shape.
 type user struct {
@@ -83,10 +97,24 @@ func newApp(cfg config) (http.Handler, io.Closer, error) {
 		return nil, nil, fmt.Errorf("ttl must be positive, got %v", cfg.TTL)
 	}
 	opts := filestore.DefaultOptions()
+	switch cfg.Preset {
+	case "", presetFilesession:
+		opts.TTL = cfg.TTL
+	case presetExpress:
+		// session-file-store's file names, IDs and expiry rule. The store's
+		// TTL stays its ttl default (1h), which only sessions without
+		// cookie.originalMaxAge use; cfg.TTL is the cookie.maxAge of the
+		// sessions this app creates (buildHandler).
+		if cfg.Secret == nil {
+			return nil, nil, errors.New("the express preset needs the Express app's secret (-secret or SESSION_SECRET)")
+		}
+		opts = filestore.ExpressOptions("")
+	default:
+		return nil, nil, fmt.Errorf("unknown preset %q (want %q or %q)", cfg.Preset, presetFilesession, presetExpress)
+	}
 	if cfg.Dir != "" {
 		opts.Path = cfg.Dir
 	}
-	opts.TTL = cfg.TTL
 	opts.Logger = cfg.Logger
 	opts.Now = cfg.Now
 	// Metrics: the collector is the store's Events (retries, lock waits,
@@ -131,6 +159,15 @@ func buildHandler(cfg config, dir string, store filesession.Store) (http.Handler
 	sessions, err := filesession.New(store, secret)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Preset == presetExpress {
+		// connect.sid, signed as express-session signs it, with its IDs;
+		// sessions this app creates last cfg.TTL (the Express app's
+		// cookie.maxAge) like the ones Node creates.
+		if err := express.Configure(sessions, string(secret)); err != nil {
+			return nil, err
+		}
+		sessions.IdleTimeout = cfg.TTL
 	}
 	sessions.Logger = cfg.Logger
 	if cfg.Now != nil {

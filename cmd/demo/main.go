@@ -13,6 +13,13 @@
 //	-secret  cookie signing secret, at least 32 bytes; default: the
 //	         SESSION_SECRET environment variable, else a secret generated
 //	         once and kept in <dir>/.filesession-secret (mode 0600)
+//	-preset  "filesession" (default) or "express": share -dir and the
+//	         connect.sid cookie with an Express app on express-session +
+//	         session-file-store. It needs -secret (or SESSION_SECRET) set to
+//	         the Express app's secret, and -ttl is then the app's
+//	         cookie.maxAge. See docs/express.md.
+//
+//	go run ./cmd/demo -preset express -dir ../node-app/sessions -secret "$SESSION_SECRET"
 //
 // Routes: GET / (page), GET /api/csrf, POST /login, POST /logout,
 // GET /api/me, POST /api/count. Every POST needs the CSRF token, in the
@@ -87,7 +94,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer, log *slog.
 	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("demo: listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/", "dir", cfg.Dir, "ttl", cfg.TTL)
+	log.Info("demo: listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/", "dir", cfg.Dir, "ttl", cfg.TTL, "preset", cfg.Preset)
 
 	select {
 	case err := <-served:
@@ -114,6 +121,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	dir := fl.String("dir", "./sessions", "session `directory` (created 0700)")
 	ttl := fl.Duration("ttl", 24*time.Hour, "idle timeout of sessions")
 	secret := fl.String("secret", "", "cookie signing `secret`, at least 32 bytes (default $SESSION_SECRET, else generated and kept in <dir>/"+secretFileName+")")
+	preset := fl.String("preset", presetFilesession, "session `format`: "+presetFilesession+", or "+presetExpress+" to share -dir and the cookie with an Express app (needs -secret: the app's secret; -ttl is its cookie.maxAge)")
 	if err := fl.Parse(args); err != nil {
 		return config{}, "", err
 	}
@@ -123,7 +131,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	if *ttl <= 0 {
 		return config{}, "", fmt.Errorf("-ttl must be positive, got %v", *ttl)
 	}
-	cfg := config{Dir: *dir, TTL: *ttl}
+	switch *preset {
+	case presetFilesession, presetExpress:
+	default:
+		return config{}, "", fmt.Errorf("-preset must be %q or %q, got %q", presetFilesession, presetExpress, *preset)
+	}
+	cfg := config{Dir: *dir, TTL: *ttl, Preset: *preset}
 	source := "-secret"
 	if *secret == "" {
 		*secret, source = getenv("SESSION_SECRET"), "SESSION_SECRET"
@@ -134,6 +147,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 				source, len(*secret), filesession.MinSecretLength, filesession.ErrWeakSecret)
 		}
 		cfg.Secret = []byte(*secret)
+	}
+	if cfg.Preset == presetExpress && cfg.Secret == nil {
+		return config{}, "", errors.New("-preset express needs -secret (or SESSION_SECRET) set to the Express app's secret; a generated one would not match it")
 	}
 	return cfg, *addr, nil
 }
