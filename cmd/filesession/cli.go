@@ -177,11 +177,16 @@ func timeText(t time.Time) string {
 // stores' precision), or null for the zero time.
 type jsonTime time.Time
 
-func (t jsonTime) MarshalJSON() ([]byte, error) {
-	if time.Time(t).IsZero() {
-		return []byte("null"), nil
+func (t jsonTime) MarshalJSON() ([]byte, error) { return appendJSONTime(nil, time.Time(t)), nil }
+
+// appendJSONTime appends t as jsonTime encodes it.
+func appendJSONTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, "null"...)
 	}
-	return []byte(`"` + time.Time(t).UTC().Format("2006-01-02T15:04:05.000Z07:00") + `"`), nil
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	return append(b, '"')
 }
 
 func (t *jsonTime) UnmarshalJSON(b []byte) error {
@@ -267,6 +272,17 @@ func (a *jsonArray) add(v any) error {
 	a.c.out.WriteString("\n")
 	a.n++
 	_, err = a.c.out.Write(b)
+	return err
+}
+
+// addRaw appends the JSON text b to the array.
+func (a *jsonArray) addRaw(b []byte) error {
+	if a.n > 0 {
+		a.c.out.WriteString(",")
+	}
+	a.c.out.WriteString("\n")
+	a.n++
+	_, err := a.c.out.Write(b)
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 
 // userFields are the members of a user object that name the user, in the
 // order a table prefers them: the demo stores {"userId","email"}.
+// userObject decodes them.
 var userFields = []string{"email", "userId", "id", "username", "name", "login"}
 
 // sessionUser is who a session belongs to, from the value under the
@@ -24,36 +25,59 @@ type sessionUser struct {
 	names []string
 }
 
+// userObject is the members of a user object that name the user, in the
+// order a table prefers them (userFields).
+type userObject struct {
+	Email    *string `json:"email"`
+	UserID   *string `json:"userId"`
+	ID       *string `json:"id"`
+	Username *string `json:"username"`
+	Name     *string `json:"name"`
+	Login    *string `json:"login"`
+}
+
 // userOf returns the user of r under key.
 func userOf(r *filesession.Record, key string) sessionUser {
 	raw, ok := r.Values[key]
 	if !ok {
 		return sessionUser{}
 	}
-	u := sessionUser{raw: raw}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		u.label, u.names = s, []string{s}
-		return u
-	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(raw, &obj) != nil {
-		u.label = string(raw)
-		return u
-	}
-	for _, f := range userFields {
-		var v string
-		if json.Unmarshal(obj[f], &v) == nil && v != "" {
-			if u.label == "" {
-				u.label = v
+	u := sessionUser{raw: raw, label: string(raw)}
+	switch first(raw) {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			u.label, u.names = s, []string{s}
+		}
+	case '{':
+		// One decode into the known fields; a user object whose fields
+		// are not strings is shown as it is and matches nothing.
+		var o userObject
+		if json.Unmarshal(raw, &o) != nil {
+			return u
+		}
+		for _, v := range []*string{o.Email, o.UserID, o.ID, o.Username, o.Name, o.Login} {
+			if v != nil && *v != "" {
+				u.names = append(u.names, *v)
 			}
-			u.names = append(u.names, v)
+		}
+		if len(u.names) > 0 {
+			u.label = u.names[0]
 		}
 	}
-	if u.label == "" {
-		u.label = string(raw)
-	}
 	return u
+}
+
+// first returns the first byte of a JSON text that is not white space.
+func first(raw []byte) byte {
+	for _, c := range raw {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return c
+	}
+	return 0
 }
 
 // is reports whether the user is who: any of its names, compared without
