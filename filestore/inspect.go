@@ -18,7 +18,7 @@ import (
 // filesession command): a read-only, streaming classification of every
 // entry of the session directory, and the few targeted repairs an fsck
 // needs. It reuses the store's own name parsing (sessionID, tempID), file
-// checks (checkFile, readFile), decoding (decodeRecord) and expiry rule
+// checks (checkFile, readFile), decoding (decode) and expiry rule
 // (Record.Expired, as the reaper applies it), so that what a tool reports is
 // what the store would do.
 
@@ -366,7 +366,7 @@ func (s *Store) classify(name string, readAll bool, e *Entry) bool {
 			return s.unreadable(e, err)
 		}
 		var d stored
-		if err := decodeRecord(b, timeOf(st.Mtim), s.opts.TTL, false, &d); err != nil {
+		if err := s.decode(b, &st, false, &d); err != nil {
 			e.Kind, e.Err = KindCorrupt, err
 			e.Reap = s.reapCorrupt(e, now)
 			return true
@@ -500,7 +500,7 @@ func (s *Store) Quarantine(ctx context.Context, id string) error {
 		switch {
 		case err == nil:
 			var d stored
-			if cause = decodeRecord(b, timeOf(rst.Mtim), s.opts.TTL, false, &d); cause == nil {
+			if cause = s.decode(b, &rst, false, &d); cause == nil {
 				return fmt.Errorf("filestore: session %s is a valid session file; not quarantined", hashID(id))
 			}
 		case errors.Is(err, unix.ENOENT):

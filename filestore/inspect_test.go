@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -548,5 +549,29 @@ func TestEvents(t *testing.T) {
 	}
 	if ev.quarantined != 1 || ev.reaped != 1 || ev.passes != 1 || ev.examined != 2 || ev.removed != 1 {
 		t.Errorf("events = %+v, want 1 quarantined, 1 reaped, 1 pass examining 2 and removing 1", ev)
+	}
+}
+
+// TestScanUnderNodeCompatible checks that Scan applies the store's decoding
+// rule under NodeCompatible, where the last access is __lastAccess alone
+// (Node's rule), not the later of it and the file's modification time.
+func TestScanUnderNodeCompatible(t *testing.T) {
+	for _, node := range []bool{false, true} {
+		o := filestore.ExpressOptions("")
+		o.NodeCompatible = node
+		o.ReapInterval = 0
+		e := newInspectEnv(t, o)
+		now := e.clock.Now()
+		id := strings.Repeat("n", filestore.ExpressIDLength)
+		// Saved two hours ago by __lastAccess, but the file was written (by
+		// a copy, a restore) a minute ago.
+		name := id + ".json"
+		e.write(name, `{"cookie":{"originalMaxAge":3600000,"expires":null,"httpOnly":true,"path":"/"},"__lastAccess":`+
+			strconv.FormatInt(now.Add(-2*time.Hour).UnixMilli(), 10)+`}`, 0o600, now.Add(-time.Minute))
+		_, loadErr := e.s.Load(context.Background(), id)
+		got := e.scan(true)[name]
+		if wantExpired := loadErr != nil; (got.Kind == filestore.KindExpired) != wantExpired || node != wantExpired {
+			t.Errorf("NodeCompatible=%v: Load says %v, Scan says %v", node, loadErr, got.Kind)
+		}
 	}
 }
