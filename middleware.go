@@ -131,7 +131,7 @@ func (s *Session) commit(ctx context.Context, w http.ResponseWriter) error {
 		}
 
 	case !s.stored:
-		if len(s.values) == 0 {
+		if len(s.values) == 0 && s.user == "" {
 			if s.presented {
 				// A dead, forged or foreign cookie: tell the client to drop it.
 				m.setCookie(w, r, "", now)
@@ -157,7 +157,7 @@ func (s *Session) commit(ctx context.Context, w http.ResponseWriter) error {
 				m.Logger.Info("filesession: session renewed", "from", m.LogID(s.id), "session", m.LogID(newID))
 				s.id = newID
 			}
-		case !c.Empty() || s.idleChanged || s.deadlineChanged:
+		case !c.Empty() || s.idleChanged || s.deadlineChanged || s.userChanged:
 			err = st.Save(ctx, s.id, c)
 		case now.Sub(s.lastAccess) >= m.TouchInterval:
 			exp := expiresAt(now, s.idle, s.deadline)
@@ -190,6 +190,7 @@ func (s *Session) commit(ctx context.Context, w http.ResponseWriter) error {
 		}
 		s.lastAccess = now
 		s.set, s.deleted, s.idleChanged, s.deadlineChanged, s.renew = nil, nil, false, false, false
+		s.userChanged = false
 		m.setCookie(w, r, s.id, expiresAt(now, s.idle, s.deadline))
 	}
 	return nil
@@ -203,7 +204,7 @@ func (s *Session) commitLate(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.m
-	pending := len(s.set) > 0 || len(s.deleted) > 0 || s.idleChanged || s.deadlineChanged
+	pending := len(s.set) > 0 || len(s.deleted) > 0 || s.idleChanged || s.deadlineChanged || s.userChanged
 	switch {
 	case s.gone:
 		return

@@ -41,6 +41,10 @@ type Session struct {
 	lastAccess time.Time
 	idle       time.Duration
 	deadline   time.Time
+	// user is the session's user (Record.User); userChanged is set by
+	// SetUser, to be stored at commit.
+	user        string
+	userChanged bool
 
 	// idleChanged is set by SetIdleTimeout, deadlineChanged by
 	// SetDeadline, to be stored at commit.
@@ -322,6 +326,10 @@ func (s *Session) changeLocked(now time.Time, attrs CookieAttrs) Change {
 	if s.deadlineChanged {
 		c.Deadline = s.deadline
 	}
+	if s.userChanged {
+		u := s.user
+		c.User = &u
+	}
 	return c
 }
 
@@ -388,6 +396,7 @@ func (s *Session) newRecordLocked(now time.Time, attrs CookieAttrs) Record {
 		LastAccess:  now,
 		IdleTimeout: s.idle,
 		Cookie:      attrs,
+		User:        s.user,
 	}
 	for k, v := range s.values {
 		rec.Values[k] = v
@@ -408,6 +417,7 @@ func (s *Session) adoptLocked(r Record) {
 	s.idleChanged, s.deadlineChanged = false, false
 	s.created, s.lastAccess = r.Created, r.LastAccess
 	s.idle, s.deadline = r.IdleTimeout, r.Deadline
+	s.user, s.userChanged = r.User, false
 }
 
 // encodeJSON encodes v as compact JSON the way JavaScript's JSON.stringify

@@ -133,6 +133,12 @@ type Record struct {
 	// for the stored format's "cookie" object. It is informational: the
 	// server never takes expiry or security decisions from it.
 	Cookie CookieAttrs
+
+	// User is the user the session belongs to (Session.SetUser), or "" for
+	// none. Stores keep it under the reserved member "__user" and index
+	// it, so that a user's sessions can be listed and revoked without a
+	// scan (see UserIndex). It must be valid UTF-8.
+	User string
 }
 
 // CookieAttrs are the attributes of a session's cookie as recorded in the
@@ -191,6 +197,8 @@ type Change struct {
 	Deadline time.Time
 	// Cookie, when non-nil, replaces the record's cookie attributes.
 	Cookie *CookieAttrs
+	// User, when non-nil, replaces the record's user ("" removes it).
+	User *string
 }
 
 // Empty reports whether c changes no key.
@@ -218,6 +226,9 @@ func (c Change) Apply(r *Record) {
 	}
 	if c.Cookie != nil {
 		r.Cookie = *c.Cookie
+	}
+	if c.User != nil {
+		r.User = *c.User
 	}
 }
 

@@ -31,6 +31,7 @@ type Store struct {
 
 	mu       sync.Mutex
 	sessions map[string]filesession.Record // guarded by mu; values owned by the store
+	users    userIndex                     // guarded by mu; see userindex.go
 }
 
 // The capabilities the manager and operator tools look for.
@@ -39,6 +40,8 @@ var (
 	_ filesession.Lister = (*Store)(nil)
 	_ filesession.Reaper = (*Store)(nil)
 	_ filesession.TTLer  = (*Store)(nil)
+
+	_ filesession.UserIndex = (*Store)(nil)
 )
 
 // New returns an empty Store with the default clock and TTL.
@@ -92,7 +95,7 @@ func (s *Store) live(id string) (filesession.Record, bool) {
 		return filesession.Record{}, false
 	}
 	if r.Expired(s.now()) {
-		delete(s.sessions, id)
+		s.drop(id)
 		return filesession.Record{}, false
 	}
 	return r, true
@@ -107,6 +110,7 @@ func (s *Store) put(id string, r filesession.Record) {
 	if s.sessions == nil {
 		s.sessions = make(map[string]filesession.Record)
 	}
+	s.users.move(id, s.sessions[id].User, r.User)
 	s.sessions[id] = r
 }
 
@@ -137,6 +141,9 @@ func (s *Store) Create(ctx context.Context, id string, r filesession.Record) err
 	if _, ok := s.live(id); ok {
 		return fmt.Errorf("memstore: %w", filesession.ErrExists)
 	}
+	if err := checkUser(r.User); err != nil {
+		return err
+	}
 	s.put(id, r.Clone())
 	return nil
 }
@@ -162,6 +169,9 @@ func (s *Store) Save(ctx context.Context, id string, c filesession.Change) error
 		return err
 	}
 	c = ownChange(c)
+	if err := checkChangeUser(c); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.live(id)
@@ -217,6 +227,9 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*filesession.Reco
 	if err := fn(&r); err != nil {
 		return err
 	}
+	if err := checkUser(r.User); err != nil {
+		return err
+	}
 	// fn may have kept references to r's map or values; storing a fresh
 	// copy keeps them from reaching the store's data later.
 	s.put(id, r.Clone())
@@ -233,6 +246,9 @@ func (s *Store) Renew(ctx context.Context, oldID, newID string, c filesession.Ch
 		return err
 	}
 	c = ownChange(c)
+	if err := checkChangeUser(c); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.live(oldID)
@@ -243,7 +259,7 @@ func (s *Store) Renew(ctx context.Context, oldID, newID string, c filesession.Ch
 		return fmt.Errorf("memstore: %w", filesession.ErrExists)
 	}
 	c.Apply(&r)
-	delete(s.sessions, oldID)
+	s.drop(oldID)
 	s.put(newID, r)
 	return nil
 }
@@ -256,7 +272,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.sessions, id)
+	s.drop(id)
 	return nil
 }
 
@@ -305,7 +321,7 @@ func (s *Store) Reap(ctx context.Context) (int, error) {
 	n := 0
 	for id, r := range s.sessions {
 		if r.Expired(now) {
-			delete(s.sessions, id)
+			s.drop(id)
 			n++
 		}
 	}

@@ -25,6 +25,7 @@ const (
 	fieldWriteToken  = "__w"          // token of the last Create/Update/Renew, to make their retries idempotent
 	fieldRenewTo     = "__renewTo"    // cluster-mode Renew in progress: its token
 	fieldRenewUntil  = "__renewUntil" // cluster-mode Renew in progress: lease end, Unix ms
+	fieldUser        = "__user"       // Record.User; absent when there is none (see userindex.go)
 	reservedPrefix   = "__"
 	maxUnixMilliDate = 1 << 50 // far beyond any real date, far below 2^53
 )
@@ -83,7 +84,10 @@ func durMS(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 
 // recordFields returns r as hash field/value pairs, metadata included, with
 // zero times and the default idle timeout already resolved by the caller.
 func recordFields(r *filesession.Record) ([]any, error) {
-	args := make([]any, 0, 2*len(r.Values)+10)
+	if !filesession.ValidUser(r.User) {
+		return nil, fmt.Errorf("redisstore: %w", filesession.ErrInvalidUser)
+	}
+	args := make([]any, 0, 2*len(r.Values)+12)
 	args = append(args,
 		fieldCreated, ms(r.Created),
 		fieldLastAccess, ms(r.LastAccess),
@@ -92,6 +96,9 @@ func recordFields(r *filesession.Record) ([]any, error) {
 	)
 	if !r.Deadline.IsZero() {
 		args = append(args, fieldDeadline, ms(r.Deadline))
+	}
+	if r.User != "" {
+		args = append(args, fieldUser, r.User)
 	}
 	for k, v := range r.Values {
 		if reserved(k) {
@@ -158,6 +165,8 @@ func decodeRecord(fields map[string]string, defaultIdle time.Duration) (filesess
 			}
 		case fieldRenewTo:
 			m.renewTo = v
+		case fieldUser:
+			r.User = v
 		case fieldCookie:
 			c, err := decodeCookie(v)
 			if err != nil {
@@ -196,12 +205,27 @@ func changeArgs(args []any, c filesession.Change) ([]any, error) {
 	if !c.At.IsZero() {
 		at = ms(c.At)
 	}
-	args = append(args, at, durMS(c.IdleTimeout), deadline, cookie, strconv.Itoa(len(c.Delete)))
+	// The user travels as one more deleted field ("") or set pair.
+	if c.User != nil && !filesession.ValidUser(*c.User) {
+		return nil, fmt.Errorf("redisstore: %w", filesession.ErrInvalidUser)
+	}
+	clearUser := c.User != nil && *c.User == ""
+	ndel := len(c.Delete)
+	if clearUser {
+		ndel++
+	}
+	args = append(args, at, durMS(c.IdleTimeout), deadline, cookie, strconv.Itoa(ndel))
 	for _, k := range c.Delete {
 		if reserved(k) {
 			return nil, reservedErr(k)
 		}
 		args = append(args, k)
+	}
+	if clearUser {
+		args = append(args, fieldUser)
+	}
+	if c.User != nil && *c.User != "" {
+		args = append(args, fieldUser, *c.User)
 	}
 	for k, v := range c.Set {
 		if reserved(k) {

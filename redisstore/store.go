@@ -210,6 +210,10 @@ func (s *Store) Create(ctx context.Context, id string, r filesession.Record) err
 	if err != nil {
 		return err
 	}
+	// Indexed before the record names the user (userindex.go).
+	if err := s.indexAdd(ctx, r.User, id); err != nil {
+		return err
+	}
 	args := make([]any, 0, 6+len(fields))
 	args = append(args, ms(now), durMS(s.ttl), token(),
 		ms(r.LastAccess), durMS(r.IdleTimeout), deadlineArg(r.Deadline))
@@ -259,6 +263,11 @@ func (s *Store) Save(ctx context.Context, id string, c filesession.Change) error
 	args, err := changeArgs(args, c)
 	if err != nil {
 		return err
+	}
+	if c.User != nil {
+		if err := s.indexAdd(ctx, *c.User, id); err != nil {
+			return err
+		}
 	}
 	key := []string{s.Key(id)}
 	for attempt := 0; ; attempt++ {
@@ -334,6 +343,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*filesession.Reco
 			s.retried("update", errRenewing) // a cluster-mode Renew is copying it; see Save
 			continue
 		}
+		oldUser := r.User
 		if err := fn(&r); err != nil {
 			return err
 		}
@@ -341,6 +351,11 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*filesession.Reco
 		fields, err := recordFields(&r)
 		if err != nil {
 			return err
+		}
+		if r.User != oldUser {
+			if err := s.indexAdd(ctx, r.User, id); err != nil {
+				return err
+			}
 		}
 		args := make([]any, 0, 7+len(fields))
 		args = append(args, ms(now), durMS(s.ttl), strconv.FormatInt(m.version, 10), tok,
@@ -386,9 +401,23 @@ func (s *Store) Renew(ctx context.Context, oldID, newID string, c filesession.Ch
 	if s.twoPhaseRenew {
 		return s.renewTwoPhase(ctx, oldID, newID, c)
 	}
-	args := make([]any, 3, 8+len(c.Delete)+2*len(c.Set))
-	args, err := changeArgs(args, c)
+	// The new ID joins the user's index first, and the renewal writes
+	// exactly that user, whatever a concurrent Save did (userindex.go).
+	oldUser, err := s.userOf(ctx, "renew", oldID)
 	if err != nil {
+		return err
+	}
+	newUser := oldUser
+	if c.User != nil {
+		newUser = *c.User
+	}
+	c.User = &newUser
+	args := make([]any, 3, 9+len(c.Delete)+2*len(c.Set))
+	args, err = changeArgs(args, c)
+	if err != nil {
+		return err
+	}
+	if err := s.indexAdd(ctx, newUser, newID); err != nil {
 		return err
 	}
 	args[2] = token()
@@ -409,7 +438,11 @@ func (s *Store) Renew(ctx context.Context, oldID, newID string, c filesession.Ch
 		case resExists:
 			return fmt.Errorf("redisstore: renew session %s to %s: %w", hashID(oldID), hashID(newID), filesession.ErrExists)
 		}
-		return s.result("renew", oldID, res, ctx)
+		if err := s.result("renew", oldID, res, ctx); err != nil {
+			return err
+		}
+		s.indexForget(ctx, oldUser, oldID)
+		return nil
 	}
 }
 
@@ -466,11 +499,17 @@ func (s *Store) renewTwoPhase(ctx context.Context, oldID, newID string, c filese
 		unfreeze()
 		return s.corrupt(ctx, "renew", oldID, err)
 	}
+	oldUser := r.User
 	c.Apply(&r)
 	now := s.now()
 	s.fill(&r, now)
 	nf, err := recordFields(&r)
 	if err != nil {
+		unfreeze()
+		return err
+	}
+	// The old record is frozen, so its user cannot change under us.
+	if err := s.indexAdd(ctx, r.User, newID); err != nil {
 		unfreeze()
 		return err
 	}
@@ -515,6 +554,7 @@ func (s *Store) renewTwoPhase(ctx context.Context, oldID, newID string, c filese
 		}
 		return notFound("renew", oldID)
 	}
+	s.indexForget(ctx, oldUser, oldID)
 	return nil
 }
 
@@ -526,9 +566,13 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	if err := s.client.Del(ctx, s.Key(id)).Err(); err != nil {
+	// One script: the record's user comes back with its deletion, so its
+	// index entry can go after it (userindex.go).
+	user, err := deleteScript.Run(ctx, s.client, []string{s.Key(id)}).Text()
+	if err != nil {
 		return s.fail(ctx, "delete", id, err)
 	}
+	s.indexForget(ctx, user, id)
 	return nil
 }
 

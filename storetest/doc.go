@@ -53,9 +53,10 @@
 // revocation deletes sessions from inside it.
 //
 // Optional capabilities are discovered by type assertion and tested when
-// present: [filesession.Lister], [filesession.Reaper] and
-// [filesession.TTLer]; their subtests are skipped, with a message saying so,
-// for stores without them.
+// present: [filesession.Lister], [filesession.Reaper], [filesession.TTLer]
+// and [filesession.UserIndex]; their subtests are skipped, with a message
+// saying so, for stores without them. Every store must keep
+// [filesession.Record.User] (the "User" cases), index or not.
 //
 // The concurrency cases start dozens of goroutines on one session; run the
 // suite under the race detector (go test -race).

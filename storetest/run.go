@@ -78,6 +78,8 @@ func RunWith(t *testing.T, cfg Config, newStore func(t *testing.T, now func() ti
 		{"Reaper", testReaper},
 		{"TTLer", testTTLer},
 		{"CancelledContext", testCancelledContext},
+		{"User", testUser},
+		{"UserIndex", testUserIndex},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.fn(t, su) })
@@ -306,6 +308,9 @@ func diffRecord(got, want filesession.Record) []string {
 	}
 	if got.IdleTimeout.Truncate(ms) != want.IdleTimeout.Truncate(ms) {
 		d = append(d, fmt.Sprintf("IdleTimeout = %v, want %v", got.IdleTimeout, want.IdleTimeout))
+	}
+	if got.User != want.User {
+		d = append(d, fmt.Sprintf("User = %q, want %q", got.User, want.User))
 	}
 	if got.Cookie != want.Cookie {
 		d = append(d, fmt.Sprintf("Cookie = %+v, want %+v", got.Cookie, want.Cookie))
