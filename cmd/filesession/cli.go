@@ -42,6 +42,7 @@ type options struct {
 	ext      string
 	idLength int
 	userKey  string
+	express  bool
 }
 
 // register adds the common flags to fs. Called for the global flag set and
@@ -60,6 +61,24 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.ext, "ext", o.ext, "file name `extension` of session files")
 	fs.IntVar(&o.idLength, "id-length", o.idLength, "length of session IDs (express-session's are 32)")
 	fs.StringVar(&o.userKey, "user-key", o.userKey, "session `key` that holds the user ({\"userId\",\"email\"} or a string)")
+	fs.BoolVar(&o.express, "express", o.express, "the directory is shared with express-session and session-file-store: <id>.json names, 32-character IDs, TTL 1h, Node's expiry rule (filestore.ExpressOptions)")
+}
+
+// applyPreset fills in what --express implies for the flags not given
+// explicitly (set holds the names of those given).
+func (o *options) applyPreset(set map[string]bool) {
+	if !o.express {
+		return
+	}
+	if !set["prefix"] && !set["no-prefix"] {
+		o.noPrefix = true
+	}
+	if !set["id-length"] {
+		o.idLength = filestore.ExpressIDLength
+	}
+	if !set["ttl"] {
+		o.ttl = filestore.ExpressOptions("").TTL
+	}
 }
 
 func (o *options) check() error {
@@ -75,15 +94,16 @@ func (o *options) check() error {
 // storeOptions are the filestore options for dir from the flags: no
 // background reaper (the tool reaps only when told), the default retries.
 func (c *cli) storeOptions(dir string) filestore.Options {
-	o := filestore.Options{
-		Path:      dir,
-		TTL:       c.opts.ttl,
-		Retries:   3,
-		Extension: c.opts.ext,
-		IDLength:  c.opts.idLength,
-		Logger:    c.logger(),
-		Events:    &c.events,
+	o := filestore.Options{Retries: 3}
+	if c.opts.express {
+		// Node's expiry rule (NodeCompatible) and whatever else the preset
+		// sets; the flags below override the names and the TTL.
+		o = filestore.ExpressOptions(dir)
 	}
+	o.Path, o.TTL, o.Extension, o.IDLength = dir, c.opts.ttl, c.opts.ext, c.opts.idLength
+	o.ReapInterval = 0
+	o.Logger, o.Events = c.logger(), &c.events
+	o.Prefix, o.NoPrefix = "", false
 	if c.opts.noPrefix {
 		o.NoPrefix = true
 	} else {

@@ -3,13 +3,18 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/filesession/filesession"
+	"github.com/filesession/filesession/filestore"
 )
 
 // mixedFixture is a directory with sessions in every state and a few files
@@ -197,7 +202,7 @@ func TestShow(t *testing.T) {
 	}
 	// A unique prefix, a file name and a path work too; --json is one line.
 	for _, arg := range []string{id[:8], f.name(id), f.path(f.name(id))} {
-		r := f.run("show", "--json", arg).want(t, exitOK)
+		r := f.run("show", "--json", "--", arg).want(t, exitOK)
 		if strings.Count(strings.TrimSpace(r.stdout), "\n") != 0 || !strings.Contains(r.stdout, id) {
 			t.Errorf("show --json %s = %s", arg, r.stdout)
 		}
@@ -300,7 +305,7 @@ func TestRm(t *testing.T) {
 
 	var res struct{ Removed, NotFound []string }
 	missing := filesession.NewID()
-	f.run("rm", "--json", f.ann[0], f.bob[0][:10], missing).want(t, exitProblems).decode(t, &res)
+	f.run("rm", "--json", "--", f.ann[0], f.bob[0][:10], missing).want(t, exitProblems).decode(t, &res)
 	if !slices.Equal(res.Removed, []string{f.ann[0], f.bob[0]}) || !slices.Equal(res.NotFound, []string{missing}) {
 		t.Errorf("rm --json = %+v", res)
 	}
@@ -361,5 +366,58 @@ func TestRevoke(t *testing.T) {
 	f.run("ls", "--json", "--all").decode(t, &got)
 	if !slices.Equal(ids(got), f.anon) {
 		t.Errorf("after revoking both users, sessions left: %v, want %v", ids(got), f.anon)
+	}
+}
+
+// TestExpressDirectory checks --express on a directory shared with
+// session-file-store: <id>.json names, 32-character IDs, and Node's expiry
+// rule (__lastAccess alone, not the file's time).
+func TestExpressDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sessions")
+	o := filestore.ExpressOptions(dir)
+	o.ReapInterval = 0
+	o.Logger = slog.New(slog.DiscardHandler)
+	s, err := filestore.Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	live := filesession.NewIDOf(24)
+	if err := s.Create(t.Context(), live, filesession.Record{
+		Values:  map[string]json.RawMessage{"user": json.RawMessage(`{"userId":"u1","email":"ann@example.com"}`)},
+		Created: now, LastAccess: now, IdleTimeout: time.Hour,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Written by Node two hours ago (by __lastAccess, with no maxAge: the
+	// 1h TTL applies), copied a minute ago: expired for both stacks.
+	old := filesession.NewIDOf(24)
+	p := filepath.Join(dir, old+".json")
+	content := `{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"__lastAccess":` + ms(now.Add(-2*time.Hour)) + `}`
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, now.Add(-time.Minute), now.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	var got tally
+	runBin(t, "", "count", "--express", "--json", "--dir", dir).want(t, exitOK).decode(t, &got)
+	if got != (tally{Live: 1, Expired: 1}) {
+		t.Errorf("count --express = %+v, want 1 live, 1 expired", got)
+	}
+	var es []lsEntry
+	runBin(t, "", "ls", "--express", "--json", "--all", "--dir", dir).want(t, exitOK).decode(t, &es)
+	if len(es) != 2 || es[0].ID != live || es[1].ID != old || es[1].State != "expired" {
+		t.Errorf("ls --express = %+v", es)
+	}
+	// Without --express the names are not the store's.
+	runBin(t, "", "count", "--json", "--dir", dir).want(t, exitOK).decode(t, &got)
+	if got.Live != 0 || got.Foreign != 2 {
+		t.Errorf("count without --express = %+v, want 2 foreign files", got)
+	}
+	runBin(t, "", "reap", "--express", "--dir", dir).want(t, exitOK)
+	if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("reap --express left the expired Node session: %v", err)
 	}
 }

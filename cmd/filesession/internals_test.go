@@ -146,9 +146,20 @@ func TestParseInterspersed(t *testing.T) {
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	dry := fs.Bool("dry-run", false, "")
 	dir := fs.String("dir", "", "")
-	pos, err := parseInterspersed(fs, []string{"a", "--dry-run", "b", "--dir", "d", "--", "--not-a-flag"})
-	if err != nil || !*dry || *dir != "d" || !slices.Equal(pos, []string{"a", "b", "--not-a-flag"}) {
+	id := "-1Ml4CDUwdY8M6Mg53tbee5QPHeOAayKqREck9z8OqQ"
+	pos, err := parseInterspersed(fs, []string{"a", "--dry-run", id, "b", "--dir", "d", "--", "--not-a-flag"})
+	if err != nil || !*dry || *dir != "d" || !slices.Equal(pos, []string{"a", id, "b", "--not-a-flag"}) {
 		t.Errorf("parse = %v, %v, dry %v, dir %q", pos, err, *dry, *dir)
+	}
+	*dir = ""
+	if pos, err := parseInterspersed(fs, []string{"--dir=x", "-dry-run=false", "c"}); err != nil || *dir != "x" || *dry || !slices.Equal(pos, []string{"c"}) {
+		t.Errorf("parse with = forms: %v, %v, dir %q, dry %v", pos, err, *dir, *dry)
+	}
+	if _, err := parseInterspersed(fs, []string{"--dry-rn"}); err == nil {
+		t.Error("a mistyped flag was taken for an argument")
+	}
+	if _, err := parseInterspersed(fs, []string{"--dir"}); err == nil {
+		t.Error("a flag missing its value was accepted")
 	}
 }
 

@@ -28,6 +28,9 @@
 //	                 the file names of the store (default sess_<43 chars>.json;
 //	                 session-file-store's are --no-prefix --id-length 32)
 //	--user-key K     the session key holding the user (default "user")
+//	--express        a directory shared with express-session and
+//	                 session-file-store (filestore.ExpressOptions): implies
+//	                 --no-prefix --id-length 32 --ttl 1h and Node's expiry rule
 //
 // Exit status: 0 success; 1 the operation failed, or found problems (verify,
 // rm of a missing session, show of a corrupt one); 2 bad usage.
@@ -167,6 +170,10 @@ func (c *cli) main(args []string) int {
 		fmt.Fprintf(c.stderr, "filesession %s: %v\nRun 'filesession help %s' for usage.\n", name, err, name)
 		return exitUsage
 	}
+	set := map[string]bool{}
+	global.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	c.opts.applyPreset(set)
 	if err := c.opts.check(); err != nil {
 		fmt.Fprintf(c.stderr, "filesession %s: %v\n", name, err)
 		return exitUsage
@@ -190,27 +197,55 @@ func (c *cli) main(args []string) int {
 
 // parseInterspersed parses flags anywhere among the arguments (the flag
 // package stops at the first non-flag), so that "rm ID --dry-run" works as
-// well as "rm --dry-run ID". Everything after "--" is an argument.
+// well as "rm --dry-run ID". Everything after "--" is an argument. So is a
+// session ID that starts with '-' (base64url IDs may): an argument of at
+// least minDashID characters of the ID alphabet that names no flag.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var tail []string
-	for i, a := range args {
-		if a == "--" {
-			args, tail = args[:i], args[i+1:]
-			break
-		}
-	}
 	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return append(pos, args[i+1:]...), nil
+		case len(a) < 2 || a[0] != '-' || dashID(fs, a):
+			pos = append(pos, a)
+			continue
+		}
+		// One flag, with its value if it takes one and it is the next
+		// argument.
+		one := []string{a}
+		name := strings.TrimLeft(a, "-")
+		if f := fs.Lookup(name); f != nil && !strings.Contains(name, "=") && !isBoolFlag(f) && i+1 < len(args) {
+			one = append(one, args[i+1])
+			i++
+		}
+		if err := fs.Parse(one); err != nil {
 			return nil, err
 		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return append(pos, tail...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
 	}
+	return pos, nil
+}
+
+// minDashID is how long an argument starting with '-' must be to be taken
+// for a session ID rather than a flag.
+const minDashID = 16
+
+func dashID(fs *flag.FlagSet, a string) bool {
+	if len(a) < minDashID || fs.Lookup(strings.TrimLeft(a, "-")) != nil {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 func (c *cli) usage(w io.Writer) {

@@ -189,10 +189,12 @@ func (f *fixture) write(name, content string, mode os.FileMode, at time.Time) {
 	}
 }
 
-// run runs the binary on the fixture's directory.
+// run runs the binary on the fixture's directory: args[0] is the command,
+// given --dir right after it, so that the rest may end with "--" and
+// arguments that start with '-'.
 func (f *fixture) run(args ...string) result {
 	f.t.Helper()
-	return runBin(f.t, "", append(args, "--dir", f.dir)...)
+	return runBin(f.t, "", append([]string{args[0], "--dir", f.dir}, args[1:]...)...)
 }
 
 // snapshot is every entry's name and metadata, to prove a command changed
