@@ -29,6 +29,7 @@
 //	__deadline    Unix milliseconds, the absolute end; absent if there is none
 //	__v           version, bumped by every write except Touch
 //	__w           token of the last Create, Update or Renew (see below)
+//	__user        the session's user (filesession.Record.User); absent if none
 //
 // so HGETALL shows an operator the same information as a session file. A
 // hash rather than one JSON string lets a Save change only the keys it
@@ -42,6 +43,16 @@
 // A record that cannot be decoded (hand-edited, or not a hash) is reported as
 // filesession.ErrCorrupt, logged with a hashed ID, and renamed to
 // Prefix + "corrupt:{" + ID + "}" where it stays for QuarantineTTL.
+//
+// The sessions of each user are indexed (filesession.UserIndex) in a sorted
+// set, Prefix + "user:{u:" + hash of the user + "}" (Store.UserKey), of
+// session IDs scored by when they were added. In a Cluster it hashes to
+// the user's slot, not the sessions', so no script can update it together
+// with a session: it is kept as a superset of the truth by separate
+// commands (added before the write that gives a session its user, removed
+// after the session is deleted or renewed away), and UserSessions checks
+// every entry against its record and prunes the stale ones; see
+// userindex.go.
 //
 // # Atomicity
 //
