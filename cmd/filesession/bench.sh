@@ -72,12 +72,16 @@ timeit() {
 	fi
 }
 
-# peakrss PREPARE COMMAND... : peak resident set size of COMMAND in KiB.
-peakrss() {
+# usage PREPARE COMMAND... : peak resident set size of COMMAND in KiB, and
+# the CPU time (user + system) it took in seconds, from one more run. CPU
+# time is the fairer comparison on a machine that other work keeps busy,
+# where wall time mostly measures waiting for a CPU.
+usage() {
 	local prepare=$1
 	shift
 	bash -c "$prepare"
-	/usr/bin/time -f %M bash -c "exec $* >/dev/null" 2>&1 >/dev/null | tail -1
+	/usr/bin/time -f '%M %U %S' bash -c "exec $* >/dev/null" 2>&1 >/dev/null | tail -1 |
+		awk '{printf "%d %.3f\n", $1, $2 + $3}'
 }
 
 for n in "${sizes[@]}"; do
@@ -92,13 +96,13 @@ for n in "${sizes[@]}"; do
 	fi
 	restore="$mk -dir $dir -n $n -expired 0.1 -only-expired >/dev/null"
 
-	declare -A mean sd rss
+	declare -A mean sd rss cpu
 	row() { # key name prepare command
 		local key=$1 name=$2 prepare=$3
 		shift 3
 		read -r mean[$key] sd[$key] < <(timeit "$name" "$prepare" "$@")
-		rss[$key]=$(peakrss "$prepare" "$@")
-		printf '  %-44s %8.3f s ± %.3f   peak RSS %6d KiB\n' "$name" "${mean[$key]}" "${sd[$key]}" "${rss[$key]}"
+		read -r rss[$key] cpu[$key] < <(usage "$prepare" "$@")
+		printf '  %-30s %8.3f s ± %.3f   cpu %7.3f s   peak RSS %6d KiB\n' "$name" "${mean[$key]}" "${sd[$key]}" "${cpu[$key]}" "${rss[$key]}"
 	}
 	row find_count "find -name | wc -l" : "find $dir -name 'sess_*.json' | wc -l"
 	row count "filesession count" : "$fs count --quiet --dir $dir"
@@ -109,19 +113,26 @@ for n in "${sizes[@]}"; do
 	bash -c "$restore"
 
 	ratio() { python3 -c "print('%.2f' % (${mean[$1]} / ${mean[$2]}))"; }
+	cratio() { python3 -c "print('%.2f' % (${cpu[$1]} / max(${cpu[$2]}, 0.001)))"; }
+	line() { # key label base
+		printf '| %s | %.3f ± %.3f | %s | %.3f | %s | %.1f |\n' "$2" "${mean[$1]}" "${sd[$1]}" "$(ratio "$1" "$3")" \
+			"${cpu[$1]}" "$(cratio "$1" "$3")" "$(python3 -c "print(${rss[$1]}/1024)")"
+	}
 	{
-		echo "### $n session files ($(nproc) CPUs, $(df -T "$work" | awk 'NR==2 {print $2}'), warm page cache, mean of $runs runs)"
+		echo "### $n session files ($(nproc) CPUs, $(df -T "$work" | awk 'NR==2 {print $2}'), warm page cache, wall time mean of $runs runs)"
 		echo
-		echo "| command | wall time (s) | vs find | peak RSS (MiB) |"
-		echo "|---|---|---|---|"
-		printf '| `find -name \| wc -l` | %.3f ± %.3f | 1.00 | %.1f |\n' "${mean[find_count]}" "${sd[find_count]}" "$(python3 -c "print(${rss[find_count]}/1024)")"
-		printf '| `filesession count` | %.3f ± %.3f | %s | %.1f |\n' "${mean[count]}" "${sd[count]}" "$(ratio count find_count)" "$(python3 -c "print(${rss[count]}/1024)")"
-		printf '| `filesession ls --json` | %.3f ± %.3f | %s | %.1f |\n' "${mean[ls]}" "${sd[ls]}" "$(ratio ls find_count)" "$(python3 -c "print(${rss[ls]}/1024)")"
-		printf '| `filesession verify` | %.3f ± %.3f | %s | %.1f |\n' "${mean[verify]}" "${sd[verify]}" "$(ratio verify find_count)" "$(python3 -c "print(${rss[verify]}/1024)")"
-		printf '| `find -mmin +1440 -delete` | %.3f ± %.3f | 1.00 | %.1f |\n' "${mean[find_reap]}" "${sd[find_reap]}" "$(python3 -c "print(${rss[find_reap]}/1024)")"
-		printf '| `filesession reap` | %.3f ± %.3f | %s | %.1f |\n' "${mean[reap]}" "${sd[reap]}" "$(ratio reap find_reap)" "$(python3 -c "print(${rss[reap]}/1024)")"
+		echo "| command | wall time (s) | vs find | CPU time (s) | vs find | peak RSS (MiB) |"
+		echo "|---|---|---|---|---|---|"
+		line find_count '`find -name \| wc -l`' find_count
+		line count '`filesession count`' find_count
+		line ls '`filesession ls --json`' find_count
+		line verify '`filesession verify`' find_count
+		line find_reap '`find -mmin +1440 -delete`' find_reap
+		line reap '`filesession reap`' find_reap
+		echo
+		echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	} | tee "$out"
-	unset mean sd rss
+	unset mean sd rss cpu
 done
 echo
 echo "results in $work (remove it when done: rm -rf $work)"

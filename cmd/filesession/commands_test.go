@@ -49,6 +49,9 @@ func newMixedFixture(t *testing.T) *mixedFixture {
 	f.write(f.staleTemp, "x", 0o600, n.Add(-time.Hour))
 	f.write("README", "not a session", 0o600, n)
 	f.write(secretFileName, strings.Repeat("ab", 32)+"\n", 0o600, n)
+	if err := os.Mkdir(f.path(indexDirName), 0o700); err != nil { // the store's per-user index
+		t.Fatal(err)
+	}
 	return f
 }
 

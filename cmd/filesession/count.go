@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io/fs"
 	"text/tabwriter"
 
 	"github.com/filesession/filesession/filestore"
@@ -11,6 +12,17 @@ import (
 // secretFileName is the demo's signing secret (cmd/demo), which it keeps in
 // the session directory: known, so not reported as a foreign file.
 const secretFileName = ".filesession-secret"
+
+// indexDirName is the subdirectory where the file store keeps its per-user
+// index (filestore's userindex.go): the store's own, not a foreign file.
+const indexDirName = ".users"
+
+// known reports whether a name that is not one of the store's session,
+// temporary, quarantined or lock files is still known: the demo's secret,
+// the per-user index.
+func known(e *filestore.Entry) bool {
+	return e.Name == secretFileName || (e.Name == indexDirName && e.Type == fs.ModeDir)
+}
 
 // tally counts directory entries by state.
 type tally struct {
@@ -41,7 +53,7 @@ func (t *tally) add(e *filestore.Entry) {
 	case filestore.KindQuarantined:
 		t.Quarantined++
 	case filestore.KindForeign:
-		if e.Name != secretFileName {
+		if !known(e) {
 			t.Foreign++
 		}
 	}

@@ -217,6 +217,9 @@ func (v *verifier) entry(e *filestore.Entry, now time.Time) {
 			v.secretFile(e)
 			return
 		}
+		if known(e) {
+			return // the per-user index: the store checks and rebuilds it itself
+		}
 		what := "file"
 		if e.Type != 0 {
 			what = typeName(e.Type)

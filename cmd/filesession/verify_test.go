@@ -69,6 +69,9 @@ func TestVerifyFindsAndFixesEveryProblem(t *testing.T) {
 	f.write("notes.txt", "someone's notes", 0o644, n)
 	f.write("sess_short.json", "{}", 0o600, n) // the right pattern, not a valid ID
 	f.write(secretFileName, strings.Repeat("ab", 32)+"\n", 0o644, n)
+	if err := os.Mkdir(f.path(indexDirName), 0o700); err != nil { // the per-user index: no problem
+		t.Fatal(err)
+	}
 	if err := os.Chmod(f.path(".filesession.lock"), 0o644); err != nil {
 		t.Fatal(err)
 	}
