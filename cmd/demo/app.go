@@ -66,6 +66,14 @@ type config struct {
 	// (filestore.ExpressOptions and package express). The express preset
 	// needs Secret: the Express app's secret.
 	Preset string
+	// Store is where sessions are kept: "" or storeFile for the file store
+	// in Dir, or a redis://[user:password@]host:port/db URL (rediss:// for
+	// TLS, unix:// for a socket; ?prefix= sets the key prefix, default
+	// "sess:") for the Redis store, which several processes and hosts can
+	// share. With Redis, Dir only supplies a signing secret a file-store
+	// run kept there when Secret is nil; one is never generated (see
+	// redisSecret in store.go). The express preset needs the file store.
+	Store string
 }
 
 // Presets of config.Preset.
@@ -87,8 +95,9 @@ type app struct {
 	log      *slog.Logger
 }
 
-// newApp opens the file store in cfg.Dir and returns the demo's handler and
-// the closer that stops the store (its reaper) once the server is done.
+// newApp opens the file store in cfg.Dir (or the Redis store cfg.Store
+// names) and returns the demo's handler and the closer that stops the store
+// (its reaper, or the Redis client) once the server is done.
 func newApp(cfg config) (http.Handler, io.Closer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -111,6 +120,9 @@ func newApp(cfg config) (http.Handler, io.Closer, error) {
 		opts = filestore.ExpressOptions("")
 	default:
 		return nil, nil, fmt.Errorf("unknown preset %q (want %q or %q)", cfg.Preset, presetFilesession, presetExpress)
+	}
+	if cfg.Store != "" && cfg.Store != storeFile {
+		return newRedisApp(cfg)
 	}
 	if cfg.Dir != "" {
 		opts.Path = cfg.Dir

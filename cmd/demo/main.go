@@ -9,6 +9,13 @@
 //	-addr    listen address (default 127.0.0.1:8080; port 0 picks a free one,
 //	         logged as addr=... on the "listening" line)
 //	-dir     session directory (default ./sessions, created 0700)
+//	-store   where sessions live: "file" (the default: files in -dir) or a
+//	         Redis URL, redis://127.0.0.1:6379/0 (?prefix= sets the key
+//	         prefix, default sess:), which any number of demo processes on
+//	         any number of hosts can share. With Redis the secret comes from
+//	         -secret or SESSION_SECRET, the same on every instance, or from
+//	         an existing <dir>/.filesession-secret (the file store's, after
+//	         filesession migrate); it is never generated. See docs/redis.md.
 //	-ttl     idle timeout of sessions (default 24h)
 //	-secret  cookie signing secret, at least 32 bytes; default: the
 //	         SESSION_SECRET environment variable, else a secret generated
@@ -94,7 +101,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer, log *slog.
 	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("demo: listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/", "dir", cfg.Dir, "ttl", cfg.TTL, "preset", cfg.Preset)
+	log.Info("demo: listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/", "store", storeLabel(cfg.Store), "dir", cfg.Dir, "ttl", cfg.TTL, "preset", cfg.Preset)
 
 	select {
 	case err := <-served:
@@ -120,7 +127,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	addr := fl.String("addr", "127.0.0.1:8080", "listen `address`")
 	dir := fl.String("dir", "./sessions", "session `directory` (created 0700)")
 	ttl := fl.Duration("ttl", 24*time.Hour, "idle timeout of sessions")
-	secret := fl.String("secret", "", "cookie signing `secret`, at least 32 bytes (default $SESSION_SECRET, else generated and kept in <dir>/"+secretFileName+")")
+	secret := fl.String("secret", "", "cookie signing `secret`, at least 32 bytes (default $SESSION_SECRET, else generated and kept in <dir>/"+secretFileName+"; with -store redis://… never generated)")
+	store := fl.String("store", storeFile, "session `store`: "+storeFile+" or empty (sessions in -dir), or a Redis URL such as redis://127.0.0.1:6379/0 (?prefix= sets the key prefix, default sess:); with Redis the secret is -secret or $SESSION_SECRET, else an existing <dir>/"+secretFileName+" (never generated)")
 	preset := fl.String("preset", presetFilesession, "session `format`: "+presetFilesession+", or "+presetExpress+" to share -dir and the cookie with an Express app (needs -secret: the app's secret; -ttl is its cookie.maxAge)")
 	if err := fl.Parse(args); err != nil {
 		return config{}, "", err
@@ -136,7 +144,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	default:
 		return config{}, "", fmt.Errorf("-preset must be %q or %q, got %q", presetFilesession, presetExpress, *preset)
 	}
-	cfg := config{Dir: *dir, TTL: *ttl, Preset: *preset}
+	if *store != "" && *store != storeFile && !isRedisStore(*store) {
+		return config{}, "", fmt.Errorf("-store must be %q or a redis://host:port/db URL, got %q", storeFile, storeLabel(*store))
+	}
+	cfg := config{Dir: *dir, TTL: *ttl, Preset: *preset, Store: *store}
 	source := "-secret"
 	if *secret == "" {
 		*secret, source = getenv("SESSION_SECRET"), "SESSION_SECRET"

@@ -47,11 +47,12 @@ func buildDemo(t *testing.T) string {
 }
 
 // startDemo starts the binary on a free port over dir, with no secret given
-// (neither flag nor environment), and waits for its "listening" log line,
-// which names the address the kernel picked.
-func startDemo(t *testing.T, bin, dir string) *demoProcess {
+// (neither flag nor environment) unless extra (more flags) gives one, and
+// waits for its "listening" log line, which names the address the kernel
+// picked.
+func startDemo(t *testing.T, bin, dir string, extra ...string) *demoProcess {
 	t.Helper()
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-dir", dir, "-ttl", "1h")
+	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-dir", dir, "-ttl", "1h"}, extra...)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SESSION_SECRET=") {
 			cmd.Env = append(cmd.Env, kv)
