@@ -30,6 +30,12 @@
 //     to <name>.corrupt, never deleted.
 //   - Retries only of transient errors (EINTR, EAGAIN, EBUSY, EMFILE,
 //     ENFILE); a missing file is one failed open, silently.
+//   - Optional encryption at rest (Options.EncryptionKeys): AES-256-GCM
+//     with a key ring that rotates without logging anyone out, each file a
+//     JSON envelope bound to its session's name; a file no key opens is
+//     "no session" with a warning, never a crash or a quarantine. Optional
+//     hashed file names (Options.HashNames) keep IDs out of a directory
+//     listing. See encrypt.go, hashnames.go and docs/encryption.md.
 //
 // The store is for one host with the directory on a local filesystem. It is
 // Linux-only (OFD locks, O_NOATIME, utimensat).

@@ -61,6 +61,9 @@ type stored struct {
 	maxAgeNull bool
 	// hasCreated says the file had a __created member.
 	hasCreated bool
+	// id is the session's ID as read set it: the file's name key, or
+	// under HashNames its __id member (see hashnames.go).
+	id string
 }
 
 // decodeRecord parses a session file. mtime is the file's modification time,

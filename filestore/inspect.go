@@ -139,7 +139,9 @@ type Entry struct {
 	// Kind says what the entry is.
 	Kind Kind
 	// ID is the session the entry belongs to: set for session files
-	// (whatever their state), temporary files and quarantined files.
+	// (whatever their state), temporary files and quarantined files. Under
+	// Options.HashNames names carry no ID, so it is set only for a session
+	// file that was read (from its __id member) and by Inspect.
 	ID string
 
 	// Type holds the entry's file type bits (0 for a regular file,
@@ -314,10 +316,12 @@ func (s *Store) Inspect(ctx context.Context, id string) (Entry, error) {
 		return Entry{}, err
 	}
 	defer s.mu.RUnlock()
+	id, sid := s.nameKey(id), id // the file's name key (hashnames.go), and the ID
 	var e Entry
 	if !s.classify(s.fileName(id), true, &e) {
 		return Entry{}, fmt.Errorf("filestore: session %s: %w", hashID(id), filesession.ErrNotFound)
 	}
+	e.ID = sid
 	return e, nil
 }
 
@@ -329,7 +333,7 @@ func (s *Store) classify(name string, readAll bool, e *Entry) bool {
 	now := s.opts.Now()
 	var st unix.Stat_t
 	if id, ok := s.sessionID(name); ok {
-		e.ID = id
+		e.ID = s.idOfName(id) // "" under HashNames until the file is read
 		if !readAll {
 			if err := s.fs.Lstat(name, &st); err != nil {
 				return s.unreadable(e, err)
@@ -366,11 +370,19 @@ func (s *Store) classify(name string, readAll bool, e *Entry) bool {
 			return s.unreadable(e, err)
 		}
 		var d stored
-		if err := s.decode(b, &st, false, &d); err != nil {
+		err = s.decodeFile(id, b, &st, &d) // decrypted and name-checked (encrypt.go)
+		switch {
+		case errors.Is(err, filesession.ErrNotFound):
+			// A key or name problem: Load reports no session, and the
+			// reaper leaves the file alone.
+			e.Kind, e.Err = KindUnreadable, err
+			return true
+		case err != nil:
 			e.Kind, e.Err = KindCorrupt, err
 			e.Reap = s.reapCorrupt(e, now)
 			return true
 		}
+		e.ID = d.id
 		e.Read, e.Record = true, d.rec
 		e.ExpiresAt = s.expiresAt(&d.rec)
 		e.Kind = KindLive
@@ -396,13 +408,13 @@ func (s *Store) classify(name string, readAll bool, e *Entry) bool {
 		e.Kind = KindLock
 	case strings.HasSuffix(name, corruptSuffix):
 		if id, ok := s.sessionID(strings.TrimSuffix(name, corruptSuffix)); ok {
-			e.Kind, e.ID = KindQuarantined, id
+			e.Kind, e.ID = KindQuarantined, s.idOfName(id)
 		} else {
 			e.Kind = KindForeign
 		}
 	default:
 		if id, ok := s.tempID(name); ok {
-			e.Kind, e.ID = KindTemp, id
+			e.Kind, e.ID = KindTemp, s.idOfName(id)
 			// reapTemp's rule: regular files older than staleTemp go.
 			if e.Type == 0 && e.ModTime.Before(now.Add(-staleTemp)) {
 				e.Stale, e.Reap = true, ReapRemove
@@ -480,6 +492,7 @@ func (s *Store) Quarantine(ctx context.Context, id string) error {
 		return err
 	}
 	defer s.mu.RUnlock()
+	id = s.nameKey(id) // from here on, what names the file (hashnames.go)
 	p, err := s.lock(ctx, id, "")
 	if err != nil {
 		return err
@@ -500,7 +513,7 @@ func (s *Store) Quarantine(ctx context.Context, id string) error {
 		switch {
 		case err == nil:
 			var d stored
-			if cause = s.decode(b, &rst, false, &d); cause == nil {
+			if cause = s.decodeFile(id, b, &rst, &d); cause == nil {
 				return fmt.Errorf("filestore: session %s is a valid session file; not quarantined", hashID(id))
 			}
 		case errors.Is(err, unix.ENOENT):

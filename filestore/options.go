@@ -92,8 +92,12 @@ const (
 //     binary on PATH.
 //   - fileExtension (default ".json") → Extension (default ".json").
 //     session-file-store has no prefix; set NoPrefix to get its file names.
-//   - secret/crypto (encryption), encoder/decoder, fallbackSessionFn, logFn →
-//     none; logging goes to Logger.
+//   - secret/crypto (encryption) → EncryptionKeys: AES-256-GCM with a key
+//     ring instead of a passphrase, in a format of its own (Node cannot
+//     read it, so it excludes NodeCompatible); a wrong key is "no session"
+//     and a warning, not a crash.
+//   - encoder/decoder, fallbackSessionFn, logFn → none; logging goes to
+//     Logger.
 type Options struct {
 	// Path is the session directory. Default "./sessions". If it does not
 	// exist, Open creates it (and its parents) with mode 0700. Open refuses
@@ -191,6 +195,46 @@ type Options struct {
 	// so they must be cheap; see filesession.StoreEvents.
 	Events filesession.StoreEvents
 
+	// EncryptionKeys, if not empty, makes the store encrypt every session
+	// file it writes with AES-256-GCM, under a key derived for each write
+	// from the first key of the ring, and decrypt with whichever key of the
+	// ring opens a file: put a new key first and keep the old ones after it
+	// to rotate keys without logging anyone out (Rekey finishes a rotation
+	// at once). Each key must be exactly KeySize (32) bytes from a
+	// cryptographic random source; Open refuses any other length, a key of
+	// zero bytes, the same key twice, and NodeCompatible. Files stay JSON,
+	// an envelope with the ciphertext, bound to the session's ID so that
+	// contents moved onto another session's file fail. A file that no key
+	// opens (wrong key, tampered, moved), a plaintext file, or (without
+	// keys) an envelope is reported as not found with a warning and left as
+	// it is, never quarantined. See encrypt.go and docs/encryption.md.
+	// Default nil: plaintext files. The store keeps its own copy.
+	EncryptionKeys [][]byte
+
+	// HashNames names each session file by a hash of its ID,
+	// <Prefix><hash><Extension>, the hash IDLength characters of the ID
+	// alphabet, so that a listing of the directory reveals no session ID.
+	// The ID is kept inside the file instead (a reserved "__id" member,
+	// encrypted under EncryptionKeys), which List reports and every read
+	// checks against the name. The price: an operator can no longer cat
+	// sessions/sess_<id>.json; the filesession command's show computes the
+	// name. Open refuses it with NodeCompatible or an IDLength under 22.
+	// Turning it on or off orphans the sessions already in the directory.
+	// See hashnames.go. Default false.
+	HashNames bool
+
+	// NameKey, if set, keys the HashNames hash (HMAC-SHA-256), so that
+	// someone who holds an ID from elsewhere cannot tell from a directory
+	// listing whether its session still exists. It must be at least 16
+	// random bytes, and requires HashNames. It is never rotated: changing
+	// it orphans every session. Default nil: an unkeyed SHA-256, which is
+	// enough to hide the IDs themselves.
+	NameKey []byte
+
+	// crypt is what EncryptionKeys, HashNames and NameKey make; set by
+	// withDefaults (encrypt.go).
+	crypt *sealer
+
 	// wrapFS, when set (only by tests, through export_test.go), wraps the
 	// filesystem the store uses, to count or fail its calls.
 	wrapFS func(fileSystem) fileSystem
@@ -275,5 +319,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	crypt, err := newSealer(&o)
+	if err != nil {
+		return o, err
+	}
+	o.crypt = crypt
 	return o, nil
 }

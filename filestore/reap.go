@@ -84,7 +84,7 @@ func (s *Store) List(ctx context.Context, fn func(id string, r filesession.Recor
 		case err != nil:
 			return err
 		}
-		return fn(id, d.rec)
+		return fn(d.id, d.rec) // the ID itself, under HashNames too
 	})
 }
 

@@ -357,9 +357,11 @@ func (s *Store) read(ctx context.Context, id string, keep, locked bool, d *store
 	})
 	switch {
 	case err == nil:
-		err = s.decode(b, &st, keep, d)
-		if err == nil {
-			return nil
+		// Decrypted and its name checked first (encrypt.go): a key or name
+		// problem is "not found", logged there, and never quarantined.
+		err = s.readSealed(id, b, &st, keep, d)
+		if err == nil || errors.Is(err, filesession.ErrNotFound) {
+			return err
 		}
 	case errors.Is(err, unix.ENOENT):
 		// The common case of a stale cookie: no retry, no log line.
@@ -422,6 +424,7 @@ func (s *Store) Load(ctx context.Context, id string) (filesession.Record, error)
 		return filesession.Record{}, err
 	}
 	defer s.mu.RUnlock()
+	id = s.nameKey(id) // from here on, what names the file (hashnames.go)
 	var d stored
 	if err := s.read(ctx, id, false, false, &d); err != nil {
 		return filesession.Record{}, err
@@ -468,6 +471,7 @@ func (s *Store) Touch(ctx context.Context, id string, at, expires time.Time) err
 		return err
 	}
 	defer s.mu.RUnlock()
+	id = s.nameKey(id) // from here on, what names the file (hashnames.go)
 	name := s.fileName(id)
 	if now := s.opts.Now(); !s.hints.liveAt(id, now) {
 		if err := s.touchable(ctx, id, name, now); err != nil {
@@ -526,13 +530,14 @@ func (s *Store) Create(ctx context.Context, id string, r filesession.Record) err
 		return err
 	}
 	defer s.mu.RUnlock()
+	id, sid := s.nameKey(id), id // the file's name key, and the ID to write into it
 	if r.Created.IsZero() {
 		r.Created = s.opts.Now()
 	}
 	if r.LastAccess.IsZero() {
 		r.LastAccess = r.Created
 	}
-	data, err := s.encode(nil, &r, false)
+	data, err := s.encode(sid, nil, &r, false)
 	if err != nil {
 		return err
 	}
@@ -559,10 +564,15 @@ func (s *Store) write(ctx context.Context, id string, data []byte, r *filesessio
 	return nil
 }
 
-// encode is encodeRecord with the MaxSize check.
-func (s *Store) encode(old *stored, n *filesession.Record, forceCookie bool) ([]byte, error) {
-	data, err := s.encodeRecord(make([]byte, 0, 512), old, n, forceCookie)
+// encode is encodeRecord, then sealFile for session id (its __id under
+// HashNames, encryption under EncryptionKeys; see encrypt.go), with the
+// MaxSize check on what is written. id is the session ID, not its name key.
+func (s *Store) encode(id string, old *stored, n *filesession.Record, forceCookie bool) ([]byte, error) {
+	data, err := s.encodeRecord(make([]byte, 0, 512), s.withoutID(old), n, forceCookie)
 	if err != nil {
+		return nil, err
+	}
+	if data, err = s.sealFile(id, data); err != nil {
 		return nil, err
 	}
 	if len(data) > s.opts.MaxSize {
@@ -627,6 +637,7 @@ func (s *Store) modify(ctx context.Context, id string, change func(*stored) (fil
 		return err
 	}
 	defer s.mu.RUnlock()
+	id, sid := s.nameKey(id), id // the file's name key, and the ID to write into it
 	p, err := s.lock(ctx, id, "")
 	if err != nil {
 		return err
@@ -643,7 +654,7 @@ func (s *Store) modify(ctx context.Context, id string, change func(*stored) (fil
 	if err != nil {
 		return err
 	}
-	data, err := s.encode(&d, &n, forceCookie)
+	data, err := s.encode(sid, &d, &n, forceCookie)
 	if err != nil {
 		return err
 	}
@@ -660,6 +671,8 @@ func (s *Store) Renew(ctx context.Context, oldID, newID string, c filesession.Ch
 		return err
 	}
 	defer s.mu.RUnlock()
+	// The files' name keys, and the new ID to write into the new file.
+	oldID, newID, newSID := s.nameKey(oldID), s.nameKey(newID), newID
 	p, err := s.lock(ctx, oldID, newID)
 	if err != nil {
 		return err
@@ -680,7 +693,7 @@ func (s *Store) Renew(ctx context.Context, oldID, newID string, c filesession.Ch
 	}
 	n := d.rec
 	c.Apply(&n)
-	data, err := s.encode(&d, &n, c.Cookie != nil)
+	data, err := s.encode(newSID, &d, &n, c.Cookie != nil)
 	if err != nil {
 		return err
 	}
@@ -713,6 +726,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	defer s.mu.RUnlock()
+	id = s.nameKey(id) // from here on, what names the file (hashnames.go)
 	p, err := s.lock(ctx, id, "")
 	if err != nil {
 		return err

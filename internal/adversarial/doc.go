@@ -21,7 +21,9 @@
 //   - csrf_test.go: the CSRF token and origin checks;
 //   - status_test.go: store failures, oversized sessions, corrupt and
 //     planted files, and what the logs may contain;
-//   - encryption_test.go: reserved for encryption at rest.
+//   - encryption_test.go: encryption at rest: files of a key the server
+//     does not have, planted plaintext, swapped, copied and tampered
+//     files, key rotation, hashed file names, and the logs.
 //
 // harness_test.go has the application under test and the helpers.
 package adversarial
