@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -226,4 +227,62 @@ func BenchmarkDelete(b *testing.B) {
 			run(b, c, func(i int) error { return os.Remove(paths[i]) })
 		})
 	}
+}
+
+// Merge-saves and Updates, next to Create (the plain durable save): a Save
+// locks the session, reads its latest version, applies the change and
+// rewrites it; an Update runs a function on it in between. On many
+// sessions the lock is uncontended and the cost is the read on top of the
+// write; on one hot session every write waits for the one before it, so the
+// throughput is the lock's (one write at a time).
+//
+//	go test -run '^$' -bench 'Create|Save|Update' -benchtime 2000x ./filestore
+//
+// Compare BenchmarkSave/filestore-SyncFull/many/cN with
+// BenchmarkCreate/filestore-SyncFull/cN.
+
+// benchSessions is how many sessions the "many" benchmarks spread over.
+const benchSessions = 1024
+
+func benchSaveOrUpdate(b *testing.B, op func(s *filestore.Store, id string, i int) error) {
+	for _, mode := range []filestore.SyncMode{filestore.SyncFull, filestore.SyncNone} {
+		for _, spread := range []string{"many", "one"} {
+			for _, c := range concurrencies {
+				b.Run(fmt.Sprintf("filestore-%s/%s/c%d", mode, spread, c), func(b *testing.B) {
+					s, dir := openBench(b, mode)
+					n := benchSessions
+					if spread == "one" {
+						n = 1
+					}
+					// Made without fsyncs, which only the setup would wait for.
+					setup, err := filestore.Open(filestore.Options{Path: dir, Sync: filestore.SyncNone, Logger: quiet})
+					if err != nil {
+						b.Fatal(err)
+					}
+					ids, _ := populate(b, setup, dir, n)
+					setup.Close()
+					run(b, c, func(i int) error { return op(s, ids[i%n], i) })
+				})
+			}
+		}
+	}
+}
+
+func BenchmarkSave(b *testing.B) {
+	benchSaveOrUpdate(b, func(s *filestore.Store, id string, i int) error {
+		return s.Save(b.Context(), id, filesession.Change{
+			Set: map[string]json.RawMessage{"views": json.RawMessage(fmt.Sprint(i))},
+			At:  time.Now(),
+		})
+	})
+}
+
+func BenchmarkUpdate(b *testing.B) {
+	benchSaveOrUpdate(b, func(s *filestore.Store, id string, i int) error {
+		return s.Update(b.Context(), id, func(r *filesession.Record) error {
+			n, _ := strconv.Atoi(string(r.Values["views"]))
+			r.Values["views"] = json.RawMessage(strconv.Itoa(n + 1))
+			return nil
+		})
+	})
 }

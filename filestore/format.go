@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/filesession/filesession"
 )
@@ -61,9 +62,6 @@ type stored struct {
 	maxAgeNull bool
 	// hasCreated says the file had a __created member.
 	hasCreated bool
-	// id is the session's ID as read set it: the file's name key, or
-	// under HashNames its __id member (see hashnames.go).
-	id string
 }
 
 // decodeRecord parses a session file. mtime is the file's modification time,
@@ -79,6 +77,7 @@ func decodeRecord(b []byte, mtime time.Time, ttl time.Duration, keep bool, d *st
 		if err != nil {
 			return err
 		}
+		key = validUTF8(key)
 		dup := false
 		switch key {
 		case keyCookie:
@@ -144,6 +143,23 @@ func decodeRecord(b []byte, mtime time.Time, ttl time.Duration, keep bool, d *st
 		r.Created = mtime
 	}
 	return nil
+}
+
+// validUTF8 returns k with every byte that is not part of valid UTF-8
+// replaced by U+FFFD, as appendString writes it and as Node's decoder reads
+// it: a key must name the same value after a rewrite as before. (Escaped
+// keys come out of encoding/json that way already.)
+func validUTF8(k string) string {
+	if utf8.ValidString(k) {
+		return k
+	}
+	var b strings.Builder
+	for i := 0; i < len(k); {
+		r, size := utf8.DecodeRuneInString(k[i:])
+		b.WriteRune(r) // RuneError (U+FFFD) for an invalid byte, size 1
+		i += size
+	}
+	return b.String()
 }
 
 // decodeCookie reads the attributes of a stored cookie object and its
@@ -222,7 +238,9 @@ func (s *Store) encodeRecord(dst []byte, old *stored, n *filesession.Record, for
 	}
 
 	var err error
-	var hasLast, hasDeadline bool
+	// hasCreated says the file's __created member was written, which it
+	// is even if its value was not a number (then as n.Created).
+	var hasLast, hasDeadline, hasCreated bool
 	// inOld are the value keys of the file; n.Values may be old.rec.Values
 	// itself, changed in place by Change.Apply, so old.rec.Values cannot
 	// tell which keys are new.
@@ -242,6 +260,7 @@ func (s *Store) encodeRecord(dst []byte, old *stored, n *filesession.Record, for
 				dst = append(dst, m.raw...)
 			}
 		case m.key == keyCreated:
+			hasCreated = true
 			key(keyCreated)
 			if old.hasCreated && n.Created.Equal(o.Created) {
 				dst = append(dst, m.raw...)
@@ -307,7 +326,7 @@ func (s *Store) encodeRecord(dst []byte, old *stored, n *filesession.Record, for
 		}
 	}
 
-	if !old.hasCreated && (fresh || !s.opts.NodeCompatible) {
+	if !hasCreated && (fresh || !s.opts.NodeCompatible) {
 		key(keyCreated)
 		dst = appendMillis(dst, n.Created)
 	}

@@ -31,6 +31,10 @@ type fileSystem interface {
 	OpenFile(name string, flag int, perm uint32) (file, error)
 	// Rename is renameat(2) within the directory.
 	Rename(oldname, newname string) error
+	// Link is linkat(2) within the directory, without following a symlink
+	// at oldname: it gives the file oldname a second name, newname, which
+	// must not exist.
+	Link(oldname, newname string) error
 	// Remove is unlinkat(2) of a non-directory.
 	Remove(name string) error
 	// Lstat is fstatat(2) with AT_SYMLINK_NOFOLLOW.
@@ -99,6 +103,10 @@ func (f *osFS) OpenFile(name string, flag int, perm uint32) (file, error) {
 
 func (f *osFS) Rename(oldname, newname string) error {
 	return unix.Renameat(f.dirfd, oldname, f.dirfd, newname)
+}
+
+func (f *osFS) Link(oldname, newname string) error {
+	return unix.Linkat(f.dirfd, oldname, f.dirfd, newname, 0)
 }
 
 func (f *osFS) Remove(name string) error { return unix.Unlinkat(f.dirfd, name, 0) }

@@ -156,13 +156,13 @@ func (s *Store) lockStripe(ctx context.Context, n int, w lockWait) error {
 		if err == nil {
 			return nil
 		}
-		if err != unix.EAGAIN && err != unix.EACCES {
+		if err != unix.EAGAIN && err != unix.EACCES && err != unix.EINTR {
 			<-sem
 			return fmt.Errorf("filestore: lock %s: %w", lockFileName, err)
 		}
-		// Held by another process: poll. There is no blocking OFD lock
-		// call that honours a deadline (F_OFD_SETLKW waits forever, or
-		// until a signal), so back off and retry.
+		// Held by another process (or interrupted): poll. There is no
+		// blocking OFD lock call that honours a deadline (F_OFD_SETLKW
+		// waits forever, or until a signal), so back off and retry.
 		wait := time.Until(w.deadline)
 		if wait <= 0 {
 			<-sem
@@ -182,14 +182,25 @@ func (s *Store) lockStripe(ctx context.Context, n int, w lockWait) error {
 }
 
 func (s *Store) unlockStripe(n int) {
-	if err := s.lockf.Lock(unix.F_UNLCK, int64(n)); err != nil {
-		// Unlocking a byte we hold cannot fail on a valid descriptor; if
-		// it did, other processes would time out on this stripe, which is
-		// worth an error in the log.
+	// Unlocking a byte we hold cannot fail on a valid descriptor but for
+	// an interruption; a few immediate tries cover that. If it still
+	// failed, other processes would time out on this stripe until this
+	// Store is closed (this one still may take it: an OFD lock does not
+	// exclude its own description), which is worth an error in the log.
+	var err error
+	for range unlockTries {
+		if err = s.lockf.Lock(unix.F_UNLCK, int64(n)); err == nil {
+			break
+		}
+	}
+	if err != nil {
 		s.log.Error("filestore: unlock failed", "stripe", n, "error", err)
 	}
 	<-s.sems[n]
 }
+
+// unlockTries is how many times unlockStripe tries to release a byte lock.
+const unlockTries = 3
 
 // lockCtxErr is the error of a lock wait that ctx ended: a deadline is a
 // lock timeout (and says so), a cancellation is the cancellation.

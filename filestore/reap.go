@@ -35,14 +35,38 @@ func (s *Store) walk(ctx context.Context, fn func(name string) error) error {
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
-	d, err := s.fs.OpenFile(".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	// A pass over a directory that is no longer the one at Path would
+	// list (or reap) sessions nobody else sees; see directory.go.
+	if err := s.probeDir(); err != nil {
+		s.markGone(err)
+		s.mu.RUnlock()
+		return err
+	}
+	var d file
+	err := s.retry(ctx, "", "readdir", func() error {
+		var err error
+		d, err = s.fs.OpenFile(".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		return err
+	})
 	s.mu.RUnlock()
 	if err != nil {
 		return fmt.Errorf("filestore: open session directory: %w", err)
 	}
 	defer d.Close()
 	for {
-		names, err := d.ReadDirNames(dirBatch)
+		// A failed getdents consumes nothing, so a transient error is
+		// retried like any other; names already read are used first.
+		var names []string
+		var rerr error
+		if err := s.retry(ctx, "", "readdir", func() error {
+			names, rerr = d.ReadDirNames(dirBatch)
+			if len(names) > 0 || rerr == io.EOF {
+				return nil
+			}
+			return rerr
+		}); err != nil {
+			rerr = err
+		}
 		for _, name := range names {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("filestore: %w", err)
@@ -52,10 +76,10 @@ func (s *Store) walk(ctx context.Context, fn func(name string) error) error {
 			}
 		}
 		switch {
-		case err == io.EOF:
+		case rerr == io.EOF:
 			return nil
-		case err != nil:
-			return fmt.Errorf("filestore: read session directory: %w", err)
+		case rerr != nil:
+			return fmt.Errorf("filestore: read session directory: %w", rerr)
 		}
 	}
 }
@@ -84,7 +108,7 @@ func (s *Store) List(ctx context.Context, fn func(id string, r filesession.Recor
 		case err != nil:
 			return err
 		}
-		return fn(d.id, d.rec) // the ID itself, under HashNames too
+		return fn(id, d.rec)
 	})
 }
 
@@ -136,7 +160,7 @@ func (s *Store) Reap(ctx context.Context) (int, error) {
 		// One directory fsync for the pass: a reaped session that a power
 		// loss brings back is expired still, and goes next time.
 		if err := s.begin(ctx); err == nil {
-			if serr := s.syncDir(); serr != nil && first == nil {
+			if serr := s.retry(ctx, "", "reap", s.syncDir); serr != nil && first == nil {
 				first = fmt.Errorf("filestore: reap: sync directory: %w", serr)
 			}
 			s.mu.RUnlock()
@@ -158,7 +182,7 @@ func (s *Store) reapSession(ctx context.Context, id, name string) (bool, error) 
 	}
 	defer s.mu.RUnlock()
 	var st unix.Stat_t
-	if err := s.fs.Lstat(name, &st); err != nil {
+	if err := s.retry(ctx, id, "reap", func() error { return s.fs.Lstat(name, &st) }); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return false, nil
 		}
@@ -184,14 +208,15 @@ func (s *Store) reapSession(ctx context.Context, id, name string) (bool, error) 
 		// read. The modification time is left alone (UTIME_OMIT), since a
 		// Touch, which takes no lock, may be setting it right now.
 		exp := s.expiresAt(&d.rec)
-		if err := s.fs.Utimes(name, exp, time.Time{}); err != nil && !errors.Is(err, unix.ENOENT) {
+		err := s.retry(ctx, id, "reap", func() error { return s.fs.Utimes(name, exp, time.Time{}) })
+		if err != nil && !errors.Is(err, unix.ENOENT) {
 			return false, err
 		}
 		s.hints.put(id, exp)
 		return false, nil
 	}
 	s.hints.forget(id)
-	if err := s.fs.Remove(name); err != nil {
+	if err := s.retry(ctx, id, "reap", func() error { return s.fs.Remove(name) }); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return false, nil
 		}
@@ -210,7 +235,12 @@ func (s *Store) reapTemp(ctx context.Context, id, name string) error {
 	}
 	defer s.mu.RUnlock()
 	var st unix.Stat_t
-	if err := s.fs.Lstat(name, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	switch err := s.retry(ctx, id, "reap", func() error { return s.fs.Lstat(name, &st) }); {
+	case errors.Is(err, unix.ENOENT):
+		return nil
+	case err != nil:
+		return err
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		return nil
 	}
 	if !timeOf(st.Mtim).Before(s.opts.Now().Add(-staleTemp)) {
@@ -221,7 +251,7 @@ func (s *Store) reapTemp(ctx context.Context, id, name string) error {
 		return err
 	}
 	defer s.unlock(p)
-	if err := s.fs.Remove(name); err != nil && !errors.Is(err, unix.ENOENT) {
+	if err := s.retry(ctx, id, "reap", func() error { return s.fs.Remove(name) }); err != nil && !errors.Is(err, unix.ENOENT) {
 		return err
 	}
 	s.log.Info("filestore: removed a stale temporary file", "session", hashID(id))

@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/filesession/filesession"
@@ -27,7 +29,13 @@ var ErrClosed = errors.New("filestore: store is closed")
 type Store struct {
 	opts Options
 	fs   fileSystem
-	dir  file // the directory itself, for fsync
+	// root is the real filesystem under fs, whose directory descriptor
+	// the liveness probe checks (directory.go); abs is Path made absolute.
+	root *osFS
+	abs  string
+	// gone is set when the probe found that the directory was removed or
+	// replaced; the next call reopens Path.
+	gone atomic.Bool
 	// lockf is the lock file; sems the in-process semaphores of its stripes.
 	lockf file
 	sems  []chan struct{}
@@ -85,6 +93,10 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("filestore: session directory %s is not a directory", o.Path)
 	}
 
+	abs, err := filepath.Abs(o.Path)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: session directory: %w", err)
+	}
 	osfs, err := openOSFS(o.Path)
 	if err != nil {
 		return nil, fmt.Errorf("filestore: open session directory %s: %w", o.Path, err)
@@ -93,7 +105,7 @@ func Open(opts Options) (*Store, error) {
 	if o.wrapFS != nil {
 		fsys = o.wrapFS(fsys)
 	}
-	s := &Store{opts: o, fs: fsys, euid: euid, log: o.Logger}
+	s := &Store{opts: o, fs: fsys, root: osfs, abs: abs, euid: euid, log: o.Logger}
 	if err := s.openFiles(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -131,9 +143,6 @@ func (s *Store) openFiles() error {
 		return fmt.Errorf("filestore: session directory %s has mode %#o: it must not be writable by group or others (chmod 700 it)", s.opts.Path, st.Mode&0o777)
 	}
 	var err error
-	if s.dir, err = s.fs.OpenFile(".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-		return fmt.Errorf("filestore: open session directory %s: %w", s.opts.Path, err)
-	}
 	if s.lockf, err = s.fs.OpenFile(lockFileName, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600); err != nil {
 		return fmt.Errorf("filestore: open lock file %s: %w", lockFileName, err)
 	}
@@ -161,9 +170,6 @@ func (s *Store) closeFiles() error {
 	var errs []error
 	if s.lockf != nil {
 		errs = append(errs, s.lockf.Close())
-	}
-	if s.dir != nil {
-		errs = append(errs, s.dir.Close())
 	}
 	errs = append(errs, s.fs.Close())
 	return errors.Join(errs...)
@@ -211,6 +217,11 @@ func (s *Store) begin(ctx context.Context, ids ...string) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("filestore: %w", err)
+	}
+	if s.gone.Load() {
+		if err := s.reopenDir(); err != nil {
+			return err
+		}
 	}
 	s.mu.RLock()
 	if s.closed {
@@ -357,15 +368,14 @@ func (s *Store) read(ctx context.Context, id string, keep, locked bool, d *store
 	})
 	switch {
 	case err == nil:
-		// Decrypted and its name checked first (encrypt.go): a key or name
-		// problem is "not found", logged there, and never quarantined.
-		err = s.readSealed(id, b, &st, keep, d)
-		if err == nil || errors.Is(err, filesession.ErrNotFound) {
-			return err
+		err = s.decode(b, &st, keep, d)
+		if err == nil {
+			return nil
 		}
 	case errors.Is(err, unix.ENOENT):
-		// The common case of a stale cookie: no retry, no log line.
-		return filesession.ErrNotFound
+		// The common case of a stale cookie: no retry, no log line. But
+		// a session directory that vanished is not "no session".
+		return s.checkDir(filesession.ErrNotFound)
 	case errors.Is(err, errSymlink), errors.Is(err, errNotRegular), errors.Is(err, errForeign), errors.Is(err, errWritable):
 		s.log.Warn("filestore: ignoring a session file that "+err.Error(), "session", hashID(id))
 		return filesession.ErrNotFound
@@ -424,7 +434,6 @@ func (s *Store) Load(ctx context.Context, id string) (filesession.Record, error)
 		return filesession.Record{}, err
 	}
 	defer s.mu.RUnlock()
-	id = s.nameKey(id) // from here on, what names the file (hashnames.go)
 	var d stored
 	if err := s.read(ctx, id, false, false, &d); err != nil {
 		return filesession.Record{}, err
@@ -471,7 +480,6 @@ func (s *Store) Touch(ctx context.Context, id string, at, expires time.Time) err
 		return err
 	}
 	defer s.mu.RUnlock()
-	id = s.nameKey(id) // from here on, what names the file (hashnames.go)
 	name := s.fileName(id)
 	if now := s.opts.Now(); !s.hints.liveAt(id, now) {
 		if err := s.touchable(ctx, id, name, now); err != nil {
@@ -481,7 +489,7 @@ func (s *Store) Touch(ctx context.Context, id string, at, expires time.Time) err
 	err := s.retry(ctx, id, "touch", func() error { return s.fs.Utimes(name, expires, at) })
 	switch {
 	case errors.Is(err, unix.ENOENT):
-		return filesession.ErrNotFound
+		return s.checkDir(filesession.ErrNotFound)
 	case err != nil:
 		return fmt.Errorf("filestore: touch session %s: %w", hashID(id), err)
 	}
@@ -497,7 +505,7 @@ func (s *Store) touchable(ctx context.Context, id, name string, now time.Time) e
 	err := s.retry(ctx, id, "touch", func() error { return s.fs.Lstat(name, &st) })
 	switch {
 	case errors.Is(err, unix.ENOENT):
-		return filesession.ErrNotFound
+		return s.checkDir(filesession.ErrNotFound)
 	case err != nil:
 		return fmt.Errorf("filestore: touch session %s: %w", hashID(id), err)
 	}
@@ -530,14 +538,13 @@ func (s *Store) Create(ctx context.Context, id string, r filesession.Record) err
 		return err
 	}
 	defer s.mu.RUnlock()
-	id, sid := s.nameKey(id), id // the file's name key, and the ID to write into it
 	if r.Created.IsZero() {
 		r.Created = s.opts.Now()
 	}
 	if r.LastAccess.IsZero() {
 		r.LastAccess = r.Created
 	}
-	data, err := s.encode(sid, nil, &r, false)
+	data, err := s.encode(nil, &r, false)
 	if err != nil {
 		return err
 	}
@@ -549,14 +556,16 @@ func (s *Store) Create(ctx context.Context, id string, r filesession.Record) err
 	if err := s.ensureFree(ctx, id); err != nil {
 		return err
 	}
-	return s.write(ctx, id, data, &r)
+	return s.write(ctx, id, data, &r, false)
 }
 
 // write stores data as id's file, with the times of record r, and
-// remembers its expiry.
-func (s *Store) write(ctx context.Context, id string, data []byte, r *filesession.Record) error {
+// remembers its expiry. replace says the file holds the session's current
+// version, which a failed write leaves in place (a failed create leaves no
+// file).
+func (s *Store) write(ctx context.Context, id string, data []byte, r *filesession.Record, replace bool) error {
 	exp := s.expiresAt(r)
-	if err := s.writeFile(ctx, id, s.fileName(id), data, exp, r.LastAccess); err != nil {
+	if err := s.writeFile(ctx, id, s.fileName(id), data, exp, r.LastAccess, replace); err != nil {
 		s.hints.forget(id)
 		return err
 	}
@@ -564,15 +573,10 @@ func (s *Store) write(ctx context.Context, id string, data []byte, r *filesessio
 	return nil
 }
 
-// encode is encodeRecord, then sealFile for session id (its __id under
-// HashNames, encryption under EncryptionKeys; see encrypt.go), with the
-// MaxSize check on what is written. id is the session ID, not its name key.
-func (s *Store) encode(id string, old *stored, n *filesession.Record, forceCookie bool) ([]byte, error) {
-	data, err := s.encodeRecord(make([]byte, 0, 512), s.withoutID(old), n, forceCookie)
+// encode is encodeRecord with the MaxSize check.
+func (s *Store) encode(old *stored, n *filesession.Record, forceCookie bool) ([]byte, error) {
+	data, err := s.encodeRecord(make([]byte, 0, 512), old, n, forceCookie)
 	if err != nil {
-		return nil, err
-	}
-	if data, err = s.sealFile(id, data); err != nil {
 		return nil, err
 	}
 	if len(data) > s.opts.MaxSize {
@@ -637,7 +641,6 @@ func (s *Store) modify(ctx context.Context, id string, change func(*stored) (fil
 		return err
 	}
 	defer s.mu.RUnlock()
-	id, sid := s.nameKey(id), id // the file's name key, and the ID to write into it
 	p, err := s.lock(ctx, id, "")
 	if err != nil {
 		return err
@@ -654,16 +657,18 @@ func (s *Store) modify(ctx context.Context, id string, change func(*stored) (fil
 	if err != nil {
 		return err
 	}
-	data, err := s.encode(sid, &d, &n, forceCookie)
+	data, err := s.encode(&d, &n, forceCookie)
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, id, data, &n)
+	return s.write(ctx, id, data, &n, true)
 }
 
 // Renew moves the session from oldID to newID with c applied, holding both
-// sessions' locks: it writes the new file (durably, per Sync), then removes
-// the old one. For an instant both exist; at no point neither. It returns
+// sessions' locks: it writes the new file, then removes the old one, and
+// makes both durable with one directory fsync (per Sync). For an instant
+// both exist; at no point neither. If it fails, neither change remains: the
+// old ID is as it was and the new one does not exist. It returns
 // ErrNotFound if oldID is gone or expired, and ErrExists if newID holds a
 // live session (or equals oldID).
 func (s *Store) Renew(ctx context.Context, oldID, newID string, c filesession.Change) error {
@@ -671,8 +676,6 @@ func (s *Store) Renew(ctx context.Context, oldID, newID string, c filesession.Ch
 		return err
 	}
 	defer s.mu.RUnlock()
-	// The files' name keys, and the new ID to write into the new file.
-	oldID, newID, newSID := s.nameKey(oldID), s.nameKey(newID), newID
 	p, err := s.lock(ctx, oldID, newID)
 	if err != nil {
 		return err
@@ -693,55 +696,94 @@ func (s *Store) Renew(ctx context.Context, oldID, newID string, c filesession.Ch
 	}
 	n := d.rec
 	c.Apply(&n)
-	data, err := s.encode(newSID, &d, &n, c.Cookie != nil)
+	data, err := s.encode(&d, &n, c.Cookie != nil)
 	if err != nil {
 		return err
 	}
-	if err := s.write(ctx, newID, data, &n); err != nil {
-		return err
-	}
+	// One step, retried as a whole: write the new file, set the old one
+	// aside, then one directory fsync makes both durable. If anything
+	// fails, both are undone, so the client, told that the renewal failed,
+	// still has its old session, and no copy under the new ID is left.
+	oldName, newName := s.fileName(oldID), s.fileName(newID)
+	exp := s.expiresAt(&n)
 	s.hints.forget(oldID)
-	newName := s.fileName(newID)
-	err = s.retry(ctx, oldID, "remove", func() error { return s.fs.Remove(s.fileName(oldID)) })
-	if err != nil && !errors.Is(err, unix.ENOENT) {
-		// Roll back to the old ID, which still exists, rather than leave
-		// two live copies: the caller reports the failure and the client
-		// keeps its old cookie.
-		if rerr := s.fs.Remove(newName); rerr == nil {
-			s.hints.forget(newID)
-			_ = s.syncDir()
+	err = s.retry(ctx, oldID, "renew", func() error {
+		dir, err := s.openDir()
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("filestore: renew session %s: remove old file: %w", hashID(oldID), err)
+		created, err := s.place(newName, data, exp, n.LastAccess, false)
+		if err != nil {
+			closeDir(dir)
+			return err
+		}
+		old, err := s.setAside(oldName)
+		if err != nil && !errors.Is(err, unix.ENOENT) {
+			// The old ID still exists: undo the new one rather than
+			// leave two live copies.
+			closeDir(dir)
+			s.rollback(ctx, created)
+			return err
+		}
+		if err := syncClose(dir); err != nil {
+			s.rollback(ctx, created, old)
+			return err
+		}
+		s.discard(ctx, old)
+		return nil
+	})
+	if err != nil {
+		s.hints.forget(newID)
+		return fmt.Errorf("filestore: renew session %s: %w", hashID(oldID), err)
 	}
-	if err := s.syncDir(); err != nil {
-		return fmt.Errorf("filestore: renew session %s: sync directory: %w", hashID(oldID), err)
-	}
+	s.hints.put(newID, exp)
 	return nil
 }
 
 // Delete removes the session's file, under its lock. Deleting a session
-// that does not exist is not an error.
+// that does not exist is not an error. If it fails, the session is still
+// there (under SyncFull the file is renamed aside until the directory fsync
+// has succeeded, and renamed back if it failed).
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := s.begin(ctx, id); err != nil {
 		return err
 	}
 	defer s.mu.RUnlock()
-	id = s.nameKey(id) // from here on, what names the file (hashnames.go)
 	p, err := s.lock(ctx, id, "")
 	if err != nil {
 		return err
 	}
 	defer s.unlock(p)
 	s.hints.forget(id)
-	err = s.retry(ctx, id, "remove", func() error { return s.fs.Remove(s.fileName(id)) })
+	name := s.fileName(id)
+	err = s.retry(ctx, id, "remove", func() error {
+		dir, err := s.openDir()
+		if err != nil {
+			return err
+		}
+		aside, err := s.setAside(name)
+		if err != nil {
+			closeDir(dir)
+			return err
+		}
+		if err := syncClose(dir); err != nil {
+			// Not durably deleted: bring it back, so that the failure the
+			// client is told of is the whole truth.
+			s.rollback(ctx, aside)
+			return err
+		}
+		s.discard(ctx, aside)
+		return nil
+	})
 	switch {
 	case errors.Is(err, unix.ENOENT):
 		return nil
+	case errors.Is(err, unix.EISDIR):
+		// Not a session, and not ours to remove (see setAside).
+		s.log.Warn("filestore: ignoring a directory at a session file's name", "session", hashID(id))
+		return nil
 	case err != nil:
 		return fmt.Errorf("filestore: delete session %s: %w", hashID(id), err)
-	}
-	if err := s.syncDir(); err != nil {
-		return fmt.Errorf("filestore: delete session %s: sync directory: %w", hashID(id), err)
 	}
 	return nil
 }
