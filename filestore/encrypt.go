@@ -269,6 +269,14 @@ func isEnvelope(b []byte) bool { return kindOf(b) == envelopeFile }
 // four members, with a kid of 8 hex digits, a nonce of 24 bytes and data of
 // at least a tag, all in strict standard base64, is ErrEnvelope.
 func parseEnvelope(b []byte) (envelope, error) {
+	if e, ok := parseCompact(b); ok {
+		return e, nil
+	}
+	return parseGeneral(b)
+}
+
+// parseGeneral is parseEnvelope for any JSON layout.
+func parseGeneral(b []byte) (envelope, error) {
 	var e envelope
 	var seen [4]bool
 	n := 0
@@ -322,6 +330,47 @@ func parseEnvelope(b []byte) (envelope, error) {
 		return e, ErrEnvelope
 	}
 	return e, nil
+}
+
+// parseCompact parses b if it is an envelope exactly as seal writes it
+// (its members in order, no whitespace, no escapes), which is every
+// envelope the store made, without a general JSON scan of the ciphertext.
+// It reports false for anything else, which parseEnvelope then parses the
+// general way: whatever parseCompact accepts, that would accept the same.
+func parseCompact(b []byte) (envelope, bool) {
+	const (
+		head  = `{"` + envelopeMember + `":"` + envelopeAlg + `","kid":"`
+		nonce = `","nonce":"`
+		data  = `","data":"`
+		tail  = `"}`
+	)
+	nonceLen := base64.StdEncoding.EncodedLen(nonceSize)
+	n := len(head) + kidLen + len(nonce) + nonceLen + len(data)
+	if len(b) < n+len(tail) || string(b[:len(head)]) != head || string(b[len(b)-len(tail):]) != tail {
+		return envelope{}, false
+	}
+	kid := b[len(head) : len(head)+kidLen]
+	i := len(head) + kidLen
+	if string(b[i:i+len(nonce)]) != nonce {
+		return envelope{}, false
+	}
+	i += len(nonce)
+	nonceText := b[i : i+nonceLen]
+	i += nonceLen
+	if string(b[i:i+len(data)]) != data {
+		return envelope{}, false
+	}
+	dataText := b[n : len(b)-len(tail)]
+	enc := base64.StdEncoding.Strict()
+	buf := make([]byte, nonceSize+enc.DecodedLen(len(dataText)))
+	if m, err := enc.Decode(buf[:nonceSize], nonceText); err != nil || m != nonceSize {
+		return envelope{}, false
+	}
+	m, err := enc.Decode(buf[nonceSize:], dataText)
+	if err != nil || m < 16 || !isLowerHex(string(kid)) {
+		return envelope{}, false
+	}
+	return envelope{alg: envelopeAlg, kid: string(kid), nonce: buf[:nonceSize:nonceSize], data: buf[nonceSize : nonceSize+m]}, true
 }
 
 func isLowerHex(s string) bool {

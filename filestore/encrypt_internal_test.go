@@ -5,6 +5,34 @@ import (
 	"testing"
 )
 
+// FuzzParseCompact checks the envelope parser's fast path against the
+// general one: whatever parseCompact accepts, parseGeneral accepts with the
+// same fields, so the fast path changes speed, never meaning.
+func FuzzParseCompact(f *testing.F) {
+	c := &sealer{keys: []ringKey{{kid: keyID(bytes.Repeat([]byte{1}, KeySize)), key: bytes.Repeat([]byte{1}, KeySize)}}, idLength: 43}
+	for _, n := range []int{0, 1, 100} {
+		env, err := c.seal("id", bytes.Repeat([]byte("x"), n))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(env)
+	}
+	f.Add([]byte(`{"filesession":"aes-256-gcm-v1","kid":"0000000\u0030","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","data":"AAAAAAAAAAAAAAAAAAAAAA=="}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, ok := parseCompact(b)
+		if !ok {
+			return
+		}
+		general, err := parseGeneral(b)
+		if err != nil {
+			t.Fatalf("parseCompact accepted what parseGeneral refuses (%v): %q", err, b)
+		}
+		if fast.alg != general.alg || fast.kid != general.kid || !bytes.Equal(fast.nonce, general.nonce) || !bytes.Equal(fast.data, general.data) {
+			t.Fatalf("the parsers disagree on %q:\n%+v\n%+v", b, fast, general)
+		}
+	})
+}
+
 // BenchmarkSealOpen measures the CPU cost of encryption alone, without any
 // file I/O: sealing and opening the envelope of a 300-byte session file
 // (the per-file key derivation, AES-256-GCM, base64 and the envelope's
