@@ -485,14 +485,38 @@ func fileType(mode uint32) fs.FileMode {
 // of corrupt files, and never deletes anything; an earlier quarantined file
 // of the same session is replaced. It returns an error matching
 // filesession.ErrNotFound if there is nothing at the name, and refuses (with
-// an error) a file that is a valid session, expired or not: Delete and the
-// reaper are for those.
+// an error) a file that is a valid session, expired or not (Delete and the
+// reaper are for those), and an encrypted file that no key of the ring opens
+// or one under another session's name (KindUnreadable: another key may open
+// it, so the store leaves it alone too).
 func (s *Store) Quarantine(ctx context.Context, id string) error {
 	if err := s.begin(ctx, id); err != nil {
 		return err
 	}
 	defer s.mu.RUnlock()
-	id = s.nameKey(id) // from here on, what names the file (hashnames.go)
+	return s.quarantineKey(ctx, s.nameKey(id)) // what names the file (hashnames.go)
+}
+
+// QuarantineName is Quarantine for the session file name (an Entry's Name),
+// for entries whose ID is not known: under Options.HashNames a file that
+// could not be read carries no ID. A name that is not a session file name
+// of this store is an error.
+func (s *Store) QuarantineName(ctx context.Context, name string) error {
+	key, ok := s.sessionID(name)
+	if !ok {
+		return fmt.Errorf("filestore: %q is not a session file name of this store", name)
+	}
+	if err := s.begin(ctx, key); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	return s.quarantineKey(ctx, key)
+}
+
+// quarantineKey is Quarantine of the file named by key, the part of a
+// session file's name between prefix and extension (the ID, or its hash
+// under HashNames). The caller holds s.mu shared.
+func (s *Store) quarantineKey(ctx context.Context, id string) error {
 	p, err := s.lock(ctx, id, "")
 	if err != nil {
 		return err
@@ -513,8 +537,14 @@ func (s *Store) Quarantine(ctx context.Context, id string) error {
 		switch {
 		case err == nil:
 			var d stored
-			if cause = s.decodeFile(id, b, &rst, &d); cause == nil {
+			switch cause = s.decodeFile(id, b, &rst, &d); {
+			case cause == nil:
 				return fmt.Errorf("filestore: session %s is a valid session file; not quarantined", hashID(id))
+			case errors.Is(cause, filesession.ErrNotFound):
+				// No key of the ring opens it, or it is not under its
+				// name: the store leaves such files alone (another
+				// key may open them), and so does this.
+				return fmt.Errorf("filestore: session %s: %w; not quarantined", hashID(id), cause)
 			}
 		case errors.Is(err, unix.ENOENT):
 			return fmt.Errorf("filestore: session %s: %w", hashID(id), filesession.ErrNotFound)

@@ -1,6 +1,7 @@
 package filestore_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -573,5 +574,67 @@ func TestScanUnderNodeCompatible(t *testing.T) {
 		if wantExpired := loadErr != nil; (got.Kind == filestore.KindExpired) != wantExpired || node != wantExpired {
 			t.Errorf("NodeCompatible=%v: Load says %v, Scan says %v", node, loadErr, got.Kind)
 		}
+	}
+}
+
+// TestQuarantineUnderHashNamesAndEncryption checks QuarantineName for files
+// whose ID a scan cannot know (hashed names), and that a file no key opens
+// is left alone.
+func TestQuarantineUnderHashNamesAndEncryption(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, filestore.KeySize)
+	e := newInspectEnv(t, filestore.Options{HashNames: true, EncryptionKeys: [][]byte{key}})
+	ctx := context.Background()
+	now := e.clock.Now()
+	id := e.session(now, time.Hour, time.Time{})
+	var name string
+	for n, en := range e.scan(false) {
+		if en.Kind == filestore.KindLive {
+			name = n
+		}
+	}
+	if name == "" || strings.Contains(name, id) {
+		t.Fatalf("hashed name %q (id %s)", name, id)
+	}
+	if en, err := e.s.Inspect(ctx, id); err != nil || en.Name != name || en.ID != id || !en.Read {
+		t.Fatalf("Inspect under HashNames = %+v, %v", en, err)
+	}
+	// A corrupt file at another hashed name: Scan cannot tell its ID, and
+	// QuarantineName moves it by its name.
+	corrupt := "sess_" + strings.Repeat("c", filesession.IDLength) + ".json"
+	e.write(corrupt, "{", 0o600, now)
+	en := e.scan(true)[corrupt]
+	if en.Kind != filestore.KindCorrupt || en.ID != "" {
+		t.Errorf("corrupt entry under HashNames = %+v", en)
+	}
+	if err := e.s.QuarantineName(ctx, corrupt); err != nil {
+		t.Errorf("QuarantineName: %v", err)
+	}
+	if _, err := os.Stat(e.path(corrupt + ".corrupt")); err != nil {
+		t.Errorf("not quarantined: %v", err)
+	}
+	if err := e.s.QuarantineName(ctx, name); err == nil {
+		t.Error("QuarantineName moved a valid session")
+	}
+	if err := e.s.QuarantineName(ctx, "notes.txt"); err == nil {
+		t.Error("QuarantineName accepted a name that is not a session file's")
+	}
+
+	// The same directory under another key: the session is unreadable, and
+	// Quarantine leaves it where it is.
+	e.s.Close()
+	other, err := filestore.Open(filestore.Options{Path: e.dir, HashNames: true, EncryptionKeys: [][]byte{bytes.Repeat([]byte{9}, filestore.KeySize)},
+		Logger: slog.New(slog.DiscardHandler), Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if en, err := other.Inspect(ctx, id); err != nil || en.Kind != filestore.KindUnreadable {
+		t.Errorf("Inspect with the wrong key = %v, %v; want unreadable", en.Kind, err)
+	}
+	if err := other.Quarantine(ctx, id); err == nil {
+		t.Error("Quarantine moved a file that another key may open")
+	}
+	if _, err := os.Stat(e.path(name)); err != nil {
+		t.Errorf("the undecryptable file was moved: %v", err)
 	}
 }
