@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -43,6 +45,12 @@ type options struct {
 	idLength int
 	userKey  string
 	express  bool
+	// keyFile, hashNames and nameKeyFile are the store's encryption at
+	// rest and hashed file names (filestore.Options.EncryptionKeys,
+	// HashNames, NameKey).
+	keyFile     string
+	hashNames   bool
+	nameKeyFile string
 }
 
 // register adds the common flags to fs. Called for the global flag set and
@@ -61,6 +69,9 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.ext, "ext", o.ext, "file name `extension` of session files")
 	fs.IntVar(&o.idLength, "id-length", o.idLength, "length of session IDs (express-session's are 32)")
 	fs.StringVar(&o.userKey, "user-key", o.userKey, "session `key` that holds the user ({\"userId\",\"email\"} or a string)")
+	fs.StringVar(&o.keyFile, "key-file", o.keyFile, "`file` of the store's encryption keys, one per line (base64 or hex, 32 bytes; the first encrypts), for an encrypted directory")
+	fs.BoolVar(&o.hashNames, "hash-names", o.hashNames, "session files are named by a hash of their ID (the store's HashNames)")
+	fs.StringVar(&o.nameKeyFile, "name-key-file", o.nameKeyFile, "`file` holding the key of the hashed names (the store's NameKey; base64 or hex)")
 	fs.BoolVar(&o.express, "express", o.express, "the directory is shared with express-session and session-file-store: <id>.json names, 32-character IDs, TTL 1h, Node's expiry rule (filestore.ExpressOptions)")
 }
 
@@ -81,6 +92,35 @@ func (o *options) applyPreset(set map[string]bool) {
 	}
 }
 
+// readKeys reads a key file: one key per line, base64 or hex, blank lines
+// and lines starting with '#' ignored.
+func readKeys(path string) ([][]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var keys [][]byte
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, err := hex.DecodeString(line)
+		if err != nil {
+			if k, err = base64.StdEncoding.DecodeString(line); err != nil {
+				if k, err = base64.RawStdEncoding.DecodeString(line); err != nil {
+					return nil, fmt.Errorf("%s: a line is neither hex nor base64", path)
+				}
+			}
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%s holds no key", path)
+	}
+	return keys, nil
+}
+
 func (o *options) check() error {
 	if o.ttl <= 0 {
 		return usagef("--ttl must be positive, got %v", o.ttl)
@@ -93,7 +133,7 @@ func (o *options) check() error {
 
 // storeOptions are the filestore options for dir from the flags: no
 // background reaper (the tool reaps only when told), the default retries.
-func (c *cli) storeOptions(dir string) filestore.Options {
+func (c *cli) storeOptions(dir string) (filestore.Options, error) {
 	o := filestore.Options{Retries: 3}
 	if c.opts.express {
 		// Node's expiry rule (NodeCompatible) and whatever else the preset
@@ -109,7 +149,22 @@ func (c *cli) storeOptions(dir string) filestore.Options {
 	} else {
 		o.Prefix = c.opts.prefix
 	}
-	return o
+	o.HashNames = c.opts.hashNames
+	if c.opts.keyFile != "" {
+		keys, err := readKeys(c.opts.keyFile)
+		if err != nil {
+			return o, fmt.Errorf("reading the encryption keys: %w", err)
+		}
+		o.EncryptionKeys = keys
+	}
+	if c.opts.nameKeyFile != "" {
+		keys, err := readKeys(c.opts.nameKeyFile)
+		if err != nil {
+			return o, fmt.Errorf("reading the name key: %w", err)
+		}
+		o.NameKey = keys[0]
+	}
+	return o, nil
 }
 
 // logger is where the store's warnings go: stderr, warnings and errors
@@ -143,7 +198,11 @@ func (c *cli) openFileStore(dir string, create bool) (*filestore.Store, error) {
 			return nil, fmt.Errorf("%s is not a directory", dir)
 		}
 	}
-	return filestore.Open(c.storeOptions(dir))
+	o, err := c.storeOptions(dir)
+	if err != nil {
+		return nil, err
+	}
+	return filestore.Open(o)
 }
 
 // note prints a remark for a person on stderr, unless --quiet.

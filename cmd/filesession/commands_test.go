@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -423,4 +425,90 @@ func TestExpressDirectory(t *testing.T) {
 	if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("reap --express left the expired Node session: %v", err)
 	}
+}
+
+// TestEncryptedHashedDirectory checks the commands on a directory whose
+// files are encrypted and named by a keyed hash of their IDs: with the keys
+// they see everything (show decrypts), without them nothing is mistaken for
+// a session, and verify --fix quarantines a corrupt file by its name.
+func TestEncryptedHashedDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sessions")
+	key := bytes.Repeat([]byte{0x42}, filestore.KeySize)
+	nameKey := bytes.Repeat([]byte{0x17}, 16)
+	s, err := filestore.Open(filestore.Options{Path: dir, EncryptionKeys: [][]byte{key}, HashNames: true, NameKey: nameKey, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	var ids []string
+	for _, email := range []string{"ann@example.com", "bob@example.com"} {
+		id := filesession.NewID()
+		if err := s.Create(t.Context(), id, filesession.Record{
+			Values:  map[string]json.RawMessage{"user": json.RawMessage(userValue(email))},
+			Created: now, LastAccess: now, IdleTimeout: time.Hour,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	keys := filepath.Join(t.TempDir(), "keys")
+	names := filepath.Join(t.TempDir(), "name-key")
+	if err := os.WriteFile(keys, []byte("# the ring, newest first\n"+base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(names, []byte(hex.EncodeToString(nameKey)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	with := func(args ...string) []string { // the command, the store's flags, the rest
+		return append([]string{args[0], "--dir", dir, "--key-file", keys, "--hash-names", "--name-key-file", names}, args[1:]...)
+	}
+
+	var got tally
+	runBin(t, "", with("count", "--json")...).want(t, exitOK).decode(t, &got)
+	if got != (tally{Live: 2}) {
+		t.Errorf("count with the keys = %+v", got)
+	}
+	var es []lsEntry
+	runBin(t, "", with("ls", "--json", "--user", "bob@example.com")...).want(t, exitOK).decode(t, &es)
+	if len(es) != 1 || es[0].ID != ids[1] || string(es[0].User) != userValue("bob@example.com") {
+		t.Errorf("ls of an encrypted directory = %+v", es)
+	}
+	r := runBin(t, "", with("show", "--", ids[0])...).want(t, exitOK)
+	if !strings.Contains(r.stdout, "ann@example.com") || strings.Contains(r.stdout, `"error"`) {
+		t.Errorf("show did not decrypt:\n%s", r.stdout)
+	}
+	if r := runBin(t, "", with("show", "--", ids[0][:10])...); r.code != exitOK {
+		t.Errorf("show of a prefix under hashed names: %d %s", r.code, r.stderr)
+	}
+	// Without the keys, count goes by the expiry hints, which need no key
+	// (the sessions are live, for the application that has the keys);
+	// reading the files shows that they cannot be opened, and verify says
+	// why.
+	runBin(t, "", "count", "--json", "--dir", dir, "--hash-names", "--name-key-file", names).want(t, exitOK).decode(t, &got)
+	if got != (tally{Live: 2}) {
+		t.Errorf("count without the keys = %+v, want 2 live by their hints", got)
+	}
+	runBin(t, "", "count", "--deep", "--json", "--dir", dir, "--hash-names", "--name-key-file", names).want(t, exitOK).decode(t, &got)
+	if got != (tally{Unreadable: 2}) {
+		t.Errorf("count --deep without the keys = %+v, want 2 unreadable", got)
+	}
+	if r := runBin(t, "", "verify", "--dir", dir, "--hash-names", "--name-key-file", names).want(t, exitProblems); !strings.Contains(r.stdout, "--key-file") {
+		t.Errorf("verify without the keys:\n%s", r.stdout)
+	}
+	// A corrupt file at a hashed name has no ID to give: --fix moves it by
+	// its name.
+	corrupt := "sess_" + strings.Repeat("Z", filesession.IDLength) + ".json"
+	if err := os.WriteFile(filepath.Join(dir, corrupt), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runBin(t, "", with("verify", "--fix")...).want(t, exitOK)
+	if _, err := os.Stat(filepath.Join(dir, corrupt+".corrupt")); err != nil {
+		t.Errorf("the corrupt file was not quarantined: %v", err)
+	}
+	r = runBin(t, "", with("rm", "--", ids[0])...).want(t, exitOK)
+	if _, err := s.Load(t.Context(), ids[0]); !errors.Is(err, filesession.ErrNotFound) {
+		t.Errorf("rm under hashed names left the session: %v\n%s", err, r.stdout)
+	}
+	runBin(t, "", "count", "--dir", dir, "--key-file", filepath.Join(t.TempDir(), "missing")).want(t, exitProblems)
 }

@@ -28,6 +28,10 @@
 //	                 the file names of the store (default sess_<43 chars>.json;
 //	                 session-file-store's are --no-prefix --id-length 32)
 //	--user-key K     the session key holding the user (default "user")
+//	--key-file F     the encryption key ring of an encrypted directory, one
+//	                 key per line (base64 or hex), the encrypting key first
+//	--hash-names, --name-key-file F
+//	                 a directory with hashed file names (HashNames, NameKey)
 //	--express        a directory shared with express-session and
 //	                 session-file-store (filestore.ExpressOptions): implies
 //	                 --no-prefix --id-length 32 --ttl 1h and Node's expiry rule

@@ -55,7 +55,8 @@ func (c *cli) resolveIDs(s *filestore.Store, args []string) ([]string, error) {
 		}
 	}
 	if len(prefixes) > 0 {
-		err := s.Scan(c.ctx, filestore.ScanOptions{}, func(e *filestore.Entry) error {
+		// Under hashed names only a file's contents say its ID.
+		err := s.Scan(c.ctx, filestore.ScanOptions{ReadAll: c.opts.hashNames}, func(e *filestore.Entry) error {
 			if e.ID == "" || e.Kind == filestore.KindTemp || e.Kind == filestore.KindQuarantined {
 				return nil
 			}
@@ -90,6 +91,9 @@ func (c *cli) resolveIDs(s *filestore.Store, args []string) ([]string, error) {
 // stripFileName returns the ID inside a session file name or path, or a
 // unchanged.
 func (c *cli) stripFileName(a string) string {
+	if c.opts.hashNames {
+		return a // a hashed name is not an ID
+	}
 	base := filepath.Base(a)
 	prefix := c.opts.prefix
 	if c.opts.noPrefix {

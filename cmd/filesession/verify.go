@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/filesession/filesession"
 	"github.com/filesession/filesession/filestore"
 	"golang.org/x/sys/unix"
 )
@@ -180,7 +181,7 @@ func (v *verifier) entry(e *filestore.Entry, now time.Time) {
 		}
 	case filestore.KindCorrupt:
 		v.report(finding{Name: e.Name, Kind: "corrupt", Problem: fmt.Sprintf("does not decode: %v", e.Err), Fix: "quarantine to " + e.Name + ".corrupt"},
-			func() error { return v.s.Quarantine(ctx, e.ID) })
+			func() error { return v.s.QuarantineName(ctx, e.Name) })
 	case filestore.KindUnsafe:
 		problem := fmt.Sprint(e.Err)
 		if errors.Is(e.Err, filestore.ErrForeignOwner) {
@@ -189,9 +190,16 @@ func (v *verifier) entry(e *filestore.Entry, now time.Time) {
 			problem = fmt.Sprintf("is a %s, not a regular file", typeName(e.Type))
 		}
 		v.report(finding{Name: e.Name, Kind: "unsafe", Problem: problem + "; the store ignores it", Fix: "quarantine to " + e.Name + ".corrupt"},
-			func() error { return v.s.Quarantine(ctx, e.ID) })
+			func() error { return v.s.QuarantineName(ctx, e.Name) })
 	case filestore.KindUnreadable:
-		v.report(finding{Name: e.Name, Kind: "unreadable", Problem: fmt.Sprintf("could not be read: %v", e.Err)}, nil)
+		problem := fmt.Sprintf("could not be read: %v", e.Err)
+		if errors.Is(e.Err, filesession.ErrNotFound) {
+			// The store's encryption or hashed names refuse it: a wrong or
+			// missing key, a plaintext file in an encrypted store, a file
+			// under another session's name.
+			problem = fmt.Sprintf("cannot be used with these options (--key-file, --hash-names, --name-key-file): %v", e.Err)
+		}
+		v.report(finding{Name: e.Name, Kind: "unreadable", Problem: problem}, nil)
 	case filestore.KindTemp:
 		if !e.Stale {
 			v.notices.TempInUse++
