@@ -30,6 +30,11 @@
 //     to <name>.corrupt, never deleted.
 //   - Retries only of transient errors (EINTR, EAGAIN, EBUSY, EMFILE,
 //     ENFILE); a missing file is one failed open, silently.
+//   - Per-user listing without a scan (filesession.UserIndex): the
+//     subdirectory .users holds one file per user (named by a salted hash
+//     of the user) listing that user's sessions, kept as a superset of the
+//     truth and checked on every read, rebuilt by a scan when missing. See
+//     userindex.go.
 //   - Optional encryption at rest (Options.EncryptionKeys): AES-256-GCM
 //     with a key ring that rotates without logging anyone out, each file a
 //     JSON envelope bound to its session's name; a file no key opens is

@@ -30,6 +30,9 @@ const (
 	keyCreated    = "__created"
 	keyLastAccess = "__lastAccess"
 	keyDeadline   = "__deadline"
+	// keyUser is Record.User, a JSON string; absent when there is none.
+	// The per-user index (userindex.go) is keyed on it.
+	keyUser = "__user"
 )
 
 // reservedKey reports whether k is part of the format rather than a
@@ -62,6 +65,9 @@ type stored struct {
 	maxAgeNull bool
 	// hasCreated says the file had a __created member.
 	hasCreated bool
+	// id is the session's ID as read set it: the file's name key, or
+	// under HashNames its __id member (see hashnames.go).
+	id string
 }
 
 // decodeRecord parses a session file. mtime is the file's modification time,
@@ -99,6 +105,9 @@ func decodeRecord(b []byte, mtime time.Time, ttl time.Duration, keep bool, d *st
 			if ms, ok := millisValue(val); ok {
 				r.Deadline = time.UnixMilli(ms)
 			}
+		case keyUser:
+			// Not a string (a hand edit): no user, as the index sees it.
+			r.User, _ = stringValue(val)
 		default:
 			if reservedKey(key) {
 				break
@@ -213,6 +222,11 @@ func (s *Store) encodeRecord(dst []byte, old *stored, n *filesession.Record, for
 		old = &stored{}
 	}
 	o := &old.rec
+	if !filesession.ValidUser(n.User) {
+		// appendString would write U+FFFD for the bad bytes, and the
+		// session would come back under another user than it is indexed.
+		return dst, fmt.Errorf("filestore: %w", filesession.ErrInvalidUser)
+	}
 	cookieDirty := fresh || forceCookie || n.Cookie != o.Cookie || n.IdleTimeout != o.IdleTimeout || !n.Deadline.Equal(o.Deadline)
 
 	dst = append(dst, '{')
@@ -240,7 +254,7 @@ func (s *Store) encodeRecord(dst []byte, old *stored, n *filesession.Record, for
 	var err error
 	// hasCreated says the file's __created member was written, which it
 	// is even if its value was not a number (then as n.Created).
-	var hasLast, hasDeadline, hasCreated bool
+	var hasLast, hasDeadline, hasUser, hasCreated bool
 	// inOld are the value keys of the file; n.Values may be old.rec.Values
 	// itself, changed in place by Change.Apply, so old.rec.Values cannot
 	// tell which keys are new.
@@ -281,6 +295,17 @@ func (s *Store) encodeRecord(dst []byte, old *stored, n *filesession.Record, for
 				dst = append(dst, m.raw...)
 			} else {
 				dst = appendMillis(dst, n.Deadline)
+			}
+		case m.key == keyUser:
+			if n.User == "" {
+				continue
+			}
+			hasUser = true
+			key(keyUser)
+			if n.User == o.User {
+				dst = append(dst, m.raw...)
+			} else {
+				dst = appendString(dst, n.User)
 			}
 		case reservedKey(m.key):
 			key(m.key)
@@ -337,6 +362,10 @@ func (s *Store) encodeRecord(dst []byte, old *stored, n *filesession.Record, for
 	if !hasDeadline && !n.Deadline.IsZero() {
 		key(keyDeadline)
 		dst = appendMillis(dst, n.Deadline)
+	}
+	if !hasUser && n.User != "" {
+		key(keyUser)
+		dst = appendString(dst, n.User)
 	}
 	return append(dst, '}'), nil
 }

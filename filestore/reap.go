@@ -108,7 +108,7 @@ func (s *Store) List(ctx context.Context, fn func(id string, r filesession.Recor
 		case err != nil:
 			return err
 		}
-		return fn(id, d.rec)
+		return fn(d.id, d.rec) // the ID itself, under HashNames too
 	})
 }
 
@@ -222,6 +222,7 @@ func (s *Store) reapSession(ctx context.Context, id, name string) (bool, error) 
 		}
 		return false, err
 	}
+	s.indexForget(ctx, d.rec.User, id) // after the file, as userindex.go needs
 	return true, nil
 }
 

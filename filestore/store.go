@@ -51,6 +51,8 @@ type Store struct {
 
 	// hints remembers expiries this process saw, for Touch (see hints.go).
 	hints hintCache
+	// users is the per-user index's state (userindex.go).
+	users userIndexState
 
 	stopReaper context.CancelFunc
 	reaperDone chan struct{}
@@ -116,7 +118,7 @@ func Open(opts Options) (*Store, error) {
 			"renames and locks are only promised on a local filesystem", "path", o.Path)
 	}
 
-	s.sems = make([]chan struct{}, stripes)
+	s.sems = make([]chan struct{}, stripes+userStripes) // sessions', then the user index's
 	for i := range s.sems {
 		s.sems[i] = make(chan struct{}, 1)
 	}
@@ -368,9 +370,11 @@ func (s *Store) read(ctx context.Context, id string, keep, locked bool, d *store
 	})
 	switch {
 	case err == nil:
-		err = s.decode(b, &st, keep, d)
-		if err == nil {
-			return nil
+		// Decrypted and its name checked first (encrypt.go): a key or name
+		// problem is "not found", logged there, and never quarantined.
+		err = s.readSealed(id, b, &st, keep, d)
+		if err == nil || errors.Is(err, filesession.ErrNotFound) {
+			return err
 		}
 	case errors.Is(err, unix.ENOENT):
 		// The common case of a stale cookie: no retry, no log line. But
@@ -434,6 +438,7 @@ func (s *Store) Load(ctx context.Context, id string) (filesession.Record, error)
 		return filesession.Record{}, err
 	}
 	defer s.mu.RUnlock()
+	id = s.nameKey(id) // from here on, what names the file (hashnames.go)
 	var d stored
 	if err := s.read(ctx, id, false, false, &d); err != nil {
 		return filesession.Record{}, err
@@ -480,6 +485,7 @@ func (s *Store) Touch(ctx context.Context, id string, at, expires time.Time) err
 		return err
 	}
 	defer s.mu.RUnlock()
+	id = s.nameKey(id) // from here on, what names the file (hashnames.go)
 	name := s.fileName(id)
 	if now := s.opts.Now(); !s.hints.liveAt(id, now) {
 		if err := s.touchable(ctx, id, name, now); err != nil {
@@ -538,13 +544,14 @@ func (s *Store) Create(ctx context.Context, id string, r filesession.Record) err
 		return err
 	}
 	defer s.mu.RUnlock()
+	id, sid := s.nameKey(id), id // the file's name key, and the ID to write into it
 	if r.Created.IsZero() {
 		r.Created = s.opts.Now()
 	}
 	if r.LastAccess.IsZero() {
 		r.LastAccess = r.Created
 	}
-	data, err := s.encode(nil, &r, false)
+	data, err := s.encode(sid, nil, &r, false)
 	if err != nil {
 		return err
 	}
@@ -554,6 +561,10 @@ func (s *Store) Create(ctx context.Context, id string, r filesession.Record) err
 	}
 	defer s.unlock(p)
 	if err := s.ensureFree(ctx, id); err != nil {
+		return err
+	}
+	// Indexed before the file names the user: see userindex.go.
+	if err := s.indexAdd(ctx, r.User, id); err != nil {
 		return err
 	}
 	return s.write(ctx, id, data, &r, false)
@@ -573,10 +584,15 @@ func (s *Store) write(ctx context.Context, id string, data []byte, r *filesessio
 	return nil
 }
 
-// encode is encodeRecord with the MaxSize check.
-func (s *Store) encode(old *stored, n *filesession.Record, forceCookie bool) ([]byte, error) {
-	data, err := s.encodeRecord(make([]byte, 0, 512), old, n, forceCookie)
+// encode is encodeRecord, then sealFile for session id (its __id under
+// HashNames, encryption under EncryptionKeys; see encrypt.go), with the
+// MaxSize check on what is written. id is the session ID, not its name key.
+func (s *Store) encode(id string, old *stored, n *filesession.Record, forceCookie bool) ([]byte, error) {
+	data, err := s.encodeRecord(make([]byte, 0, 512), s.withoutID(old), n, forceCookie)
 	if err != nil {
+		return nil, err
+	}
+	if data, err = s.sealFile(id, data); err != nil {
 		return nil, err
 	}
 	if len(data) > s.opts.MaxSize {
@@ -641,6 +657,7 @@ func (s *Store) modify(ctx context.Context, id string, change func(*stored) (fil
 		return err
 	}
 	defer s.mu.RUnlock()
+	id, sid := s.nameKey(id), id // the file's name key, and the ID to write into it
 	p, err := s.lock(ctx, id, "")
 	if err != nil {
 		return err
@@ -657,11 +674,24 @@ func (s *Store) modify(ctx context.Context, id string, change func(*stored) (fil
 	if err != nil {
 		return err
 	}
-	data, err := s.encode(&d, &n, forceCookie)
+	data, err := s.encode(sid, &d, &n, forceCookie)
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, id, data, &n, true)
+	// The user index is a superset of the truth (userindex.go): the new
+	// user's entry before the write, the old one's removed after it.
+	if n.User != d.rec.User {
+		if err := s.indexAdd(ctx, n.User, id); err != nil {
+			return err
+		}
+	}
+	if err := s.write(ctx, id, data, &n, true); err != nil {
+		return err
+	}
+	if n.User != d.rec.User {
+		s.indexForget(ctx, d.rec.User, id)
+	}
+	return nil
 }
 
 // Renew moves the session from oldID to newID with c applied, holding both
@@ -676,6 +706,8 @@ func (s *Store) Renew(ctx context.Context, oldID, newID string, c filesession.Ch
 		return err
 	}
 	defer s.mu.RUnlock()
+	// The files' name keys, and the new ID to write into the new file.
+	oldID, newID, newSID := s.nameKey(oldID), s.nameKey(newID), newID
 	p, err := s.lock(ctx, oldID, newID)
 	if err != nil {
 		return err
@@ -696,8 +728,13 @@ func (s *Store) Renew(ctx context.Context, oldID, newID string, c filesession.Ch
 	}
 	n := d.rec
 	c.Apply(&n)
-	data, err := s.encode(&d, &n, c.Cookie != nil)
+	data, err := s.encode(newSID, &d, &n, c.Cookie != nil)
 	if err != nil {
+		return err
+	}
+	// The new ID joins its user's index entry before its file exists, the
+	// old ID leaves after its file is gone (userindex.go).
+	if err := s.indexAdd(ctx, n.User, newID); err != nil {
 		return err
 	}
 	// One step, retried as a whole: write the new file, set the old one
@@ -737,6 +774,7 @@ func (s *Store) Renew(ctx context.Context, oldID, newID string, c filesession.Ch
 		return fmt.Errorf("filestore: renew session %s: %w", hashID(oldID), err)
 	}
 	s.hints.put(newID, exp)
+	s.indexForget(ctx, d.rec.User, oldID)
 	return nil
 }
 
@@ -749,6 +787,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	defer s.mu.RUnlock()
+	id = s.nameKey(id) // from here on, what names the file (hashnames.go)
 	p, err := s.lock(ctx, id, "")
 	if err != nil {
 		return err
@@ -756,6 +795,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	defer s.unlock(p)
 	s.hints.forget(id)
 	name := s.fileName(id)
+	user := s.userOfFile(id) // its index entry goes after the file (userindex.go)
 	err = s.retry(ctx, id, "remove", func() error {
 		dir, err := s.openDir()
 		if err != nil {
@@ -785,5 +825,6 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	case err != nil:
 		return fmt.Errorf("filestore: delete session %s: %w", hashID(id), err)
 	}
+	s.indexForget(ctx, user, id)
 	return nil
 }
