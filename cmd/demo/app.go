@@ -204,6 +204,9 @@ func buildHandler(cfg config, dir string, store filesession.Store) (http.Handler
 	mux.HandleFunc("POST /logout", a.logout)
 	mux.HandleFunc("GET /api/me", a.me)
 	mux.HandleFunc("POST /api/count", a.count)
+	mux.HandleFunc("GET /sessions", a.sessionsPage)
+	mux.HandleFunc("POST /sessions/revoke", a.revokeSession)
+	mux.HandleFunc("POST /sessions/revoke-others", a.revokeOthers)
 
 	// Static files need no session: serving them outside the manager keeps
 	// them from creating or touching one.
@@ -300,7 +303,17 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 	u := user{UserID: userID(email), Email: email}
 	s := filesession.FromContext(r.Context())
 	s.Renew()
-	if err := s.Put(userKey, u); err != nil {
+	// The session belongs to the user from now on (listed on /sessions,
+	// revoked with "sign out everywhere else"); the User-Agent is what
+	// that page shows to tell the sessions apart.
+	err := s.SetUser(u.UserID)
+	if err == nil {
+		err = s.Put(userKey, u)
+	}
+	if err == nil {
+		err = s.Put(filesession.UserAgentKey, userAgent(r))
+	}
+	if err != nil {
 		a.log.Error("demo: storing user failed", "err", err)
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		return

@@ -29,7 +29,9 @@
 //	go run ./cmd/demo -preset express -dir ../node-app/sessions -secret "$SESSION_SECRET"
 //
 // Routes: GET / (page), GET /api/csrf, POST /login, POST /logout,
-// GET /api/me, POST /api/count. Every POST needs the CSRF token, in the
+// GET /api/me, POST /api/count, and the "your sessions" page: GET /sessions,
+// POST /sessions/revoke (field handle), POST /sessions/revoke-others
+// ("sign out everywhere else"). Every POST needs the CSRF token, in the
 // _csrf form field or the X-CSRF-Token header. On SIGINT or SIGTERM the
 // server finishes the requests in flight, then closes the store.
 package main
