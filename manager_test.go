@@ -663,3 +663,10 @@ func TestReservedKeysAndSize(t *testing.T) {
 		t.Fatal("refused puts created a session")
 	}
 }
+
+func TestNonUTF8KeyRefused(t *testing.T) {
+	e := newEnv(t)
+	if code, _ := e.post("/put?k=%87&v=1"); code != 400 {
+		t.Fatalf("non-UTF-8 key accepted: %d", code)
+	}
+}

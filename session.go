@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Session is one request's view of its session. Handlers get it with
@@ -434,9 +435,17 @@ func encodeJSON(v any) (json.RawMessage, error) {
 }
 
 // checkKey refuses the keys that the stored format reserves.
+// Keys must be valid UTF-8: JSON cannot carry other bytes, so such a key
+// would come back from any store as a different key.
 func checkKey(key string) error {
 	if key == "" || key == "cookie" || strings.HasPrefix(key, "__") {
 		return fmt.Errorf("%w: %q", ErrReservedKey, key)
 	}
+	if !utf8.ValidString(key) {
+		return fmt.Errorf("%w: %q is not valid UTF-8", ErrInvalidKey, key)
+	}
 	return nil
 }
+
+// ErrInvalidKey means a session key cannot be stored as given.
+var ErrInvalidKey = errors.New("filesession: invalid session key")
