@@ -110,5 +110,12 @@ for arg in "$@"; do
 	esac
 done
 
+# Fuzz every fuzz target briefly (FUZZTIME, default 10s each) under CI, or
+# when FUZZ=1; plain go test below replays the committed corpora anyway.
+if ci || [ "${FUZZ:-}" = "1" ]; then
+	step "fuzz (scripts/fuzz.sh, ${FUZZTIME:-10s} per target)"
+	bash scripts/fuzz.sh
+fi
+
 step "go test ${race[*]} -count=1 $* ${pkgs[*]}"
 go test "${race[@]}" -count=1 "$@" "${pkgs[@]}"
