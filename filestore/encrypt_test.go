@@ -977,13 +977,19 @@ func TestEncryptedReapAndScan(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "sess_"+shortID+".json")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("short session's file: %v", err)
 	}
-	// Quarantine by an operator may move aside a file no key opens (it
-	// is not a session this store can use), but never a valid one.
+	// An operator's Quarantine moves neither a valid encrypted session nor
+	// a file no key opens: another key may open it, so it is left alone as
+	// the store leaves it alone.
 	if err := e.s.Quarantine(e.ctx, longID); err == nil {
 		t.Error("Quarantine moved a valid encrypted session")
 	}
-	if err := e.s.Quarantine(e.ctx, foreign); err != nil {
-		t.Errorf("Quarantine of a foreign-key file: %v", err)
+	foreignPath := filepath.Join(dir, "sess_"+foreign+".json")
+	before := stateOf(t, foreignPath)
+	if err := e.s.Quarantine(e.ctx, foreign); !errors.Is(err, filestore.ErrUndecryptable) {
+		t.Errorf("Quarantine of a foreign-key file: %v, want a refusal for ErrUndecryptable", err)
+	}
+	if !stateOf(t, foreignPath).equal(before) {
+		t.Error("Quarantine changed a file no key opens")
 	}
 }
 
