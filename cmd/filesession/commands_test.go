@@ -91,6 +91,7 @@ type lsEntry struct {
 	Created  time.Time       `json:"created"`
 	LastSeen time.Time       `json:"lastSeen"`
 	Expires  time.Time       `json:"expires"`
+	Owner    string          `json:"owner"`
 	Size     int64           `json:"size"`
 	State    string          `json:"state"`
 }
@@ -371,6 +372,26 @@ func TestRevoke(t *testing.T) {
 	f.run("ls", "--json", "--all").decode(t, &got)
 	if !slices.Equal(ids(got), f.anon) {
 		t.Errorf("after revoking both users, sessions left: %v, want %v", ids(got), f.anon)
+	}
+
+	// Sessions that belong to a user by Record.User alone (Session.SetUser,
+	// the key of the store's per-user index, if it has one).
+	n := f.now
+	owned := f.create(sess{created: n, lastAccess: n, idle: time.Hour, owner: "u-42"}, sess{created: n, lastAccess: n, idle: time.Hour, owner: "u-42", user: `"someone"`})
+	got = nil
+	f.run("ls", "--json", "--user", "u-42").decode(t, &got)
+	if len(got) != 2 || got[0].Owner != "u-42" {
+		t.Errorf("ls --user by Record.User = %+v", got)
+	}
+	f.run("revoke", "--user", "u-42", "--index-only", "--no-index").want(t, exitUsage)
+	r = f.run("revoke", "--user", "u-42").want(t, exitOK)
+	if !strings.Contains(r.stdout, "revoked 2 sessions") {
+		t.Errorf("revoke by Record.User:\n%s", r.stdout)
+	}
+	for _, id := range owned {
+		if _, err := f.s.Load(t.Context(), id); !errors.Is(err, filesession.ErrNotFound) {
+			t.Errorf("an owned session survived revoke: %v", err)
+		}
 	}
 }
 

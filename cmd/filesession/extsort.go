@@ -17,6 +17,7 @@ type row struct {
 	ID       string
 	Label    string // the user, as a table shows it
 	User     []byte // the user value as stored, JSON
+	Owner    string // the record's user (Record.User)
 	Created  time.Time
 	LastSeen time.Time
 	Expires  time.Time
@@ -25,7 +26,7 @@ type row struct {
 }
 
 // size estimates the memory a row takes, for the sort's budget.
-func (r *row) size() int { return 160 + len(r.ID) + len(r.Label) + len(r.User) }
+func (r *row) size() int { return 160 + len(r.ID) + len(r.Label) + len(r.User) + len(r.Owner) }
 
 // rowSorter sorts rows with bounded memory: rows are kept in memory until
 // they reach budget bytes, then sorted and written to a temporary file (a

@@ -79,13 +79,16 @@ func lsOrder(key string, reverse bool) (func(a, b *row) int, error) {
 	return less, nil
 }
 
-// lsJSON is one session in ls --json.
+// lsJSON documents one session in ls --json, which appendLsJSON writes:
+// user is the value under --user-key as stored (null if none); owner the
+// record's user (Record.User, set by Session.SetUser), omitted if none.
 type lsJSON struct {
 	ID       string          `json:"id"`
 	User     json.RawMessage `json:"user"`
 	Created  jsonTime        `json:"created"`
 	LastSeen jsonTime        `json:"lastSeen"`
 	Expires  jsonTime        `json:"expires"`
+	Owner    string          `json:"owner,omitempty"`
 	Size     int64           `json:"size"`
 	State    string          `json:"state"`
 }
@@ -111,6 +114,11 @@ func appendLsJSON(b []byte, r *row, state string) []byte {
 	}{{`,"created":`, r.Created}, {`,"lastSeen":`, r.LastSeen}, {`,"expires":`, r.Expires}} {
 		b = append(b, f.key...)
 		b = appendJSONTime(b, f.t)
+	}
+	if r.Owner != "" {
+		b = append(b, `,"owner":`...)
+		q, _ := jsonString(r.Owner)
+		b = append(b, q...)
 	}
 	b = append(b, `,"size":`...)
 	b = strconv.AppendInt(b, r.Size, 10)
@@ -165,7 +173,7 @@ func runLs(c *cli, args []string) error {
 			return nil
 		}
 		return sorter.add(row{
-			ID: e.ID, Label: u.label, User: u.raw,
+			ID: e.ID, Label: u.label, User: u.raw, Owner: r.User,
 			Created: r.Created, LastSeen: r.LastAccess, Expires: e.ExpiresAt,
 			Size: e.Size, Expired: e.Kind == filestore.KindExpired,
 		})

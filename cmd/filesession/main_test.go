@@ -132,6 +132,7 @@ type sess struct {
 	idle                time.Duration
 	deadline            time.Time
 	user                string // JSON of the "user" value; "" for none
+	owner               string // Record.User (Session.SetUser); "" for none
 	id                  string // "" for a new one
 }
 
@@ -148,6 +149,7 @@ func (f *fixture) create(ss ...sess) []string {
 			Values:  map[string]json.RawMessage{"csrfToken": json.RawMessage(`"tok"`)},
 			Created: s.created, LastAccess: s.lastAccess, IdleTimeout: s.idle, Deadline: s.deadline,
 			Cookie: filesession.CookieAttrs{HTTPOnly: true, Path: "/", SameSite: "lax"},
+			User:   s.owner,
 		}
 		if s.user != "" {
 			r.Values["user"] = json.RawMessage(s.user)

@@ -215,8 +215,8 @@ const (
 )
 
 // migrateOne puts the session id, r, into dst, keeping its Created,
-// LastAccess, IdleTimeout and Deadline, so that it expires when it would
-// have and its cookie stays valid. If dst has the session already, it is
+// LastAccess, IdleTimeout, Deadline and User, so that it expires when it
+// would have, its cookie stays valid, and it stays in its user's index. If dst has the session already, it is
 // left alone when it is the same or newer (used at the destination since:
 // a rerun after the application switched over), and replaced by r
 // otherwise.
@@ -277,7 +277,7 @@ func compareRecords(cur, r *filesession.Record) outcome {
 	}
 	if ms(cur.LastAccess) == ms(r.LastAccess) && ms(cur.Created) == ms(r.Created) &&
 		cur.IdleTimeout.Milliseconds() == r.IdleTimeout.Milliseconds() && ms(cur.Deadline) == ms(r.Deadline) &&
-		cur.Cookie == r.Cookie && sameValues(cur.Values, r.Values) {
+		cur.Cookie == r.Cookie && cur.User == r.User && sameValues(cur.Values, r.Values) {
 		return upToDate
 	}
 	return updated

@@ -41,6 +41,9 @@ func app(t *testing.T, store filesession.Store) *httptest.Server {
 		if err := s.Put("user", map[string]string{"userId": "id-" + email, "email": email}); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
+		if err := s.SetUser("id-" + email); err != nil { // Record.User, the per-user index's key
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
 	})
 	mux.HandleFunc("GET /me", func(w http.ResponseWriter, r *http.Request) {
 		u, ok := filesession.Get[map[string]string](filesession.FromContext(r.Context()), "user")
@@ -118,7 +121,7 @@ func sameSession(t *testing.T, id string, got, want filesession.Record) {
 	ms := func(t time.Time) int64 { return t.UnixMilli() }
 	if ms(got.Created) != ms(want.Created) || ms(got.LastAccess) != ms(want.LastAccess) ||
 		got.IdleTimeout != want.IdleTimeout || ms(got.Deadline) != ms(want.Deadline) ||
-		ms(got.ExpiresAt()) != ms(want.ExpiresAt()) || got.Cookie != want.Cookie {
+		ms(got.ExpiresAt()) != ms(want.ExpiresAt()) || got.Cookie != want.Cookie || got.User != want.User {
 		t.Errorf("%s: got created %v, last access %v, idle %v, deadline %v, expires %v, cookie %+v;\nwant %v, %v, %v, %v, %v, %+v", shortID(id),
 			got.Created, got.LastAccess, got.IdleTimeout, got.Deadline, got.ExpiresAt(), got.Cookie,
 			want.Created, want.LastAccess, want.IdleTimeout, want.Deadline, want.ExpiresAt(), want.Cookie)
@@ -188,8 +191,15 @@ func TestMigrateFileToFile(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("destination holds %d sessions, want %d", len(got), len(want))
 	}
+	owners := 0
 	for id, w := range want {
 		sameSession(t, id, got[id], w)
+		if w.User != "" {
+			owners++
+		}
+	}
+	if owners != len(f.cookies) {
+		t.Errorf("%d sessions with a Record.User, want one per login (%d)", owners, len(f.cookies))
 	}
 	if b, err := os.ReadFile(filepath.Join(dstDir, secretFileName)); err != nil || strings.TrimSpace(string(b)) != hex.EncodeToString(testSecret) {
 		t.Errorf("the signing secret was not copied: %q, %v", b, err)

@@ -93,8 +93,10 @@ func userLabel(e *filestore.Entry, key string) string {
 }
 
 var revokeFlags struct {
-	user   string
-	dryRun bool
+	user      string
+	dryRun    bool
+	indexOnly bool
+	noIndex   bool
 }
 
 var revokeCmd = &command{
@@ -104,6 +106,8 @@ var revokeCmd = &command{
 	flags: func(fs *flag.FlagSet) {
 		fs.StringVar(&revokeFlags.user, "user", "", "the `user` whose sessions to delete (required)")
 		fs.BoolVar(&revokeFlags.dryRun, "dry-run", false, "say what would be deleted and delete nothing")
+		fs.BoolVar(&revokeFlags.indexOnly, "index-only", false, "only the sessions the store's per-user index lists (no scan of every session)")
+		fs.BoolVar(&revokeFlags.noIndex, "no-index", false, "find the sessions by a scan only, not the per-user index")
 	},
 	run: runRevoke,
 }
@@ -115,6 +119,9 @@ func runRevoke(c *cli, args []string) error {
 	}
 	if f.user == "" {
 		return usagef("revoke needs --user (nothing is deleted without it)")
+	}
+	if f.indexOnly && f.noIndex {
+		return usagef("--index-only and --no-index exclude each other")
 	}
 	s, err := c.openDir()
 	if err != nil {
@@ -136,16 +143,10 @@ func runRevoke(c *cli, args []string) error {
 		}
 		c.out.WriteString(`,"removed":[`)
 	}
-	// Every session is read to find the user's: there is no per-user
-	// index in the file store yet. The scan allows deleting from inside
-	// its callback, and Delete takes the session's lock like a logout.
-	err = s.Scan(c.ctx, filestore.ScanOptions{ReadAll: true}, func(e *filestore.Entry) error {
-		p.add(1)
-		if (e.Kind != filestore.KindLive && e.Kind != filestore.KindExpired) || !userOf(&e.Record, c.opts.userKey).is(f.user) {
-			return nil
-		}
+	revoked := func(id string, kind filestore.Kind) error {
 		if !f.dryRun {
-			if err := s.Delete(c.ctx, e.ID); err != nil {
+			// Delete takes the session's lock, as a logout does.
+			if err := s.Delete(c.ctx, id); err != nil {
 				return err
 			}
 		}
@@ -154,17 +155,44 @@ func runRevoke(c *cli, args []string) error {
 			if n > 1 {
 				c.out.WriteString(",")
 			}
-			b, _ := jsonString(e.ID)
+			b, _ := jsonString(id)
 			c.out.Write(b)
 		} else {
 			verb := "removed"
 			if f.dryRun {
 				verb = "would remove"
 			}
-			fmt.Fprintf(c.out, "%s  %s  %s\n", verb, shortID(e.ID), e.Kind)
+			fmt.Fprintf(c.out, "%s  %s  %s\n", verb, shortID(id), kind)
 		}
 		return nil
-	})
+	}
+	seen := map[string]bool{}
+	if idx, ok := any(s).(filesession.UserIndex); ok && !f.noIndex && !f.dryRun {
+		// The store's per-user index finds the sessions whose Record.User
+		// is the user without reading every file. Not for a dry run:
+		// asking the index may make the store rebuild it (and quarantine
+		// what it finds corrupt on the way), and the scan finds the same
+		// sessions.
+		var sessions []filesession.UserSession
+		sessions, err = idx.UserSessions(c.ctx, f.user)
+		for i := 0; err == nil && i < len(sessions); i++ {
+			seen[sessions[i].ID] = true
+			err = revoked(sessions[i].ID, filestore.KindLive)
+		}
+	}
+	if err == nil && !f.indexOnly {
+		// Every session is read to find the rest: sessions whose user
+		// value (--user-key) names the user, and any the index does not
+		// know (made before it, or without Session.SetUser). The scan
+		// allows deleting from inside its callback.
+		err = s.Scan(c.ctx, filestore.ScanOptions{ReadAll: true}, func(e *filestore.Entry) error {
+			p.add(1)
+			if (e.Kind != filestore.KindLive && e.Kind != filestore.KindExpired) || seen[e.ID] || !userOf(&e.Record, c.opts.userKey).is(f.user) {
+				return nil
+			}
+			return revoked(e.ID, e.Kind)
+		})
+	}
 	p.finish()
 	if c.opts.json {
 		c.out.WriteString("]}\n")

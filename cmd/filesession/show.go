@@ -21,6 +21,7 @@ type showJSON struct {
 	ExpiresIn   string                     `json:"expiresIn,omitempty"`
 	Size        int64                      `json:"size"`
 	Mode        string                     `json:"mode"`
+	Owner       string                     `json:"owner,omitempty"`
 	Cookie      *cookieJSON                `json:"cookie,omitempty"`
 	Values      map[string]json.RawMessage `json:"values,omitempty"`
 }
@@ -75,6 +76,7 @@ func runShow(c *cli, args []string) error {
 		v.ExpiresIn = time.Until(e.ExpiresAt).Round(time.Second).String()
 		v.Cookie = &cookieJSON{r.Cookie.Secure, r.Cookie.HTTPOnly, r.Cookie.Path, r.Cookie.Domain, r.Cookie.SameSite}
 		v.Values = r.Values
+		v.Owner = r.User
 	}
 	if c.opts.json {
 		err = c.printJSON(v)

@@ -36,8 +36,23 @@ type userObject struct {
 	Login    *string `json:"login"`
 }
 
-// userOf returns the user of r under key.
+// userOf returns the user of r: the value under key, and the record's
+// own user (Record.User, which Session.SetUser sets and the per-user index
+// keys on), which --user matches too and a table shows when the value has
+// no name of its own.
 func userOf(r *filesession.Record, key string) sessionUser {
+	u := userOfValue(r, key)
+	if r.User != "" {
+		if u.label == "" {
+			u.label = r.User
+		}
+		u.names = append(u.names, r.User)
+	}
+	return u
+}
+
+// userOfValue returns the user of r under key.
+func userOfValue(r *filesession.Record, key string) sessionUser {
 	raw, ok := r.Values[key]
 	if !ok {
 		return sessionUser{}
