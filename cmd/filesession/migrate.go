@@ -60,7 +60,13 @@ func (c *cli) openBackend(spec string, dest, dryRun bool) (*backend, error) {
 	if isRedisURL(spec) {
 		u, err := url.Parse(spec)
 		if err != nil {
-			return nil, usagef("bad Redis URL %q: %v", spec, err)
+			// url.Error repeats the whole URL, password included: print
+			// only the reason.
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return nil, usagef("bad Redis URL: %v", err)
 		}
 		q := u.Query()
 		prefix := q.Get("prefix")
