@@ -34,7 +34,7 @@
 // request whose session was ended by another request meanwhile gets 409 and
 // its changes are dropped, never resurrecting the session; a session that
 // would exceed Manager.MaxSize is an ErrTooLarge from Put or Update, with
-// nothing written. The csrf package answers 403. docs/security.md has the
+// nothing written. The csrf package answers 403. the README's Security section has the
 // threat model and the whole policy.
 //
 // Cookies: HttpOnly, SameSite=Lax, Secure per CookieOptions.Secure, and

@@ -17,7 +17,7 @@
 // the Go session's "user", as JSON. Node's keys "cookie" and those starting
 // with "__" (__lastAccess) belong to the stored format and are not values
 // on the Go side; they are kept as they are when Go rewrites the file.
-// docs/express.md lists what round-trips between the stacks and what does
+// the README's Express section lists what round-trips between the stacks and what does
 // not (integers beyond 2^53, number formatting, U+2028 escaping, Dates).
 package express
 

@@ -546,7 +546,7 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 
 // Values written by one side are read by the other: numbers, strings,
 // nested objects, arrays, unicode. What does not round-trip is pinned here
-// too, as docs/express.md lists it.
+// too, as the README's Express section lists it.
 func TestInteropDataRoundTrip(t *testing.T) {
 	node, g, _ := pair(t, nil, 24*time.Hour)
 	b := expresstest.NewBrowser(t)

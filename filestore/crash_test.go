@@ -34,7 +34,7 @@ import (
 // Half the children write with SyncNone (fastest, so kills land anywhere in
 // a write), half with SyncFull (kills land mostly in fsyncs). A process
 // crash keeps the page cache, so this tests atomicity, not durability
-// across power loss (see docs/concurrency.md).
+// across power loss (see the README's Concurrency and durability section).
 
 var killLoops = flag.Int("killloops", 200, "how many times the SIGKILL test kills its child")
 

@@ -40,7 +40,7 @@
 //     JSON envelope bound to its session's name; a file no key opens is
 //     "no session" with a warning, never a crash or a quarantine. Optional
 //     hashed file names (Options.HashNames) keep IDs out of a directory
-//     listing. See encrypt.go, hashnames.go and docs/encryption.md.
+//     listing. See encrypt.go, hashnames.go and the README's Encryption at rest section.
 //
 // The store is for one host with the directory on a local filesystem. It is
 // Linux-only (OFD locks, O_NOATIME, utimensat).

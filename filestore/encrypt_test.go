@@ -228,7 +228,7 @@ type testEnvelope struct {
 	Data  string `json:"data"`
 }
 
-// decryptFile decrypts an envelope following docs/encryption.md, not the
+// decryptFile decrypts an envelope following the README's Encryption at rest section, not the
 // store's code, so that the documented format is what is tested: the file
 // key is HKDF-SHA-256(key, salt = nonce[:12], info), the GCM nonce
 // nonce[12:], the associated data the label, NUL, and the name key (the

@@ -207,7 +207,7 @@ type Options struct {
 	// contents moved onto another session's file fail. A file that no key
 	// opens (wrong key, tampered, moved), a plaintext file, or (without
 	// keys) an envelope is reported as not found with a warning and left as
-	// it is, never quarantined. See encrypt.go and docs/encryption.md.
+	// it is, never quarantined. See encrypt.go and the README's Encryption at rest section.
 	// Default nil: plaintext files. The store keeps its own copy.
 	EncryptionKeys [][]byte
 

@@ -47,7 +47,7 @@ type RekeyResult struct {
 // Without Rekey a rotation completes by itself as sessions are saved, but
 // a session that is only read or touched keeps its old key (Touch never
 // rewrites a file), so the old key must stay in the ring for as long as a
-// session may live; see docs/encryption.md for the steps.
+// session may live; see the README's Encryption at rest section for the steps.
 //
 // Errors with single files are logged, counted as skipped, and the pass
 // goes on; Rekey returns the first of them. A cancelled ctx stops the

@@ -31,7 +31,7 @@
 // op is load, create, save, touch, update, renew, delete, list or reap;
 // result is ok, not_found or error; kind is one of corrupt, invalid_id,
 // exists, lock_timeout, too_large, canceled, deadline_exceeded or other.
-// See docs/operations.md for what each means and how to graph it.
+// See the README's Operations section for what each means and how to graph it.
 package metrics
 
 import (

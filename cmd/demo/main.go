@@ -15,7 +15,7 @@
 //	         any number of hosts can share. With Redis the secret comes from
 //	         -secret or SESSION_SECRET, the same on every instance, or from
 //	         an existing <dir>/.filesession-secret (the file store's, after
-//	         filesession migrate); it is never generated. See docs/redis.md.
+//	         filesession migrate); it is never generated. See the README's Redis section.
 //	-ttl     idle timeout of sessions (default 24h)
 //	-secret  cookie signing secret, at least 32 bytes; default: the
 //	         SESSION_SECRET environment variable, else a secret generated
@@ -24,7 +24,7 @@
 //	         connect.sid cookie with an Express app on express-session +
 //	         session-file-store. It needs -secret (or SESSION_SECRET) set to
 //	         the Express app's secret, and -ttl is then the app's
-//	         cookie.maxAge. See docs/express.md.
+//	         cookie.maxAge. See the README's Express section.
 //
 //	go run ./cmd/demo -preset express -dir ../node-app/sessions -secret "$SESSION_SECRET"
 //

@@ -43,7 +43,7 @@
 // it is safe to run next to the application; run it as the application's
 // user (the store refuses a directory of another user). Reading commands
 // never change anything; destructive ones need an explicit ID, user or flag.
-// See docs/operations.md.
+// See the README's Operations section.
 package main
 
 import (
