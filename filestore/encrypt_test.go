@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,24 +42,6 @@ func newKey(t testing.TB) []byte {
 	return k
 }
 
-// encLog is a goroutine-safe log sink.
-type encLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *encLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *encLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // encEnv is one store on a directory, with its clock and its log. Several
 // encEnvs may share a directory (with their own options) to play a
 // misconfigured or rotated deployment.
@@ -69,7 +50,7 @@ type encEnv struct {
 	ctx   context.Context
 	dir   string
 	clock *storetest.Clock
-	logs  *encLog
+	logs  *syncBuffer
 	s     *filestore.Store
 	opts  filestore.Options
 }
@@ -85,7 +66,7 @@ func openEnc(t *testing.T, dir string, clock *storetest.Clock, o filestore.Optio
 	if clock == nil {
 		clock = storetest.NewClock(encStart)
 	}
-	e := &encEnv{t: t, ctx: t.Context(), dir: dir, clock: clock, logs: &encLog{}}
+	e := &encEnv{t: t, ctx: t.Context(), dir: dir, clock: clock, logs: &syncBuffer{}}
 	o.Path, o.Now, o.Sync = dir, clock.Now, filestore.SyncNone
 	o.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := filestore.Open(o)
