@@ -13,6 +13,7 @@ import (
 
 	"github.com/filesession/filesession"
 	"github.com/filesession/filesession/memstore"
+	"github.com/filesession/filesession/storetest"
 )
 
 func newManager(t *testing.T) *filesession.Manager {
@@ -227,7 +228,7 @@ func TestVaryCookieNotRepeated(t *testing.T) {
 
 // deadlineMux adds /deadline?in=&k=&v= (SetDeadline from the manager's
 // clock, then an optional Put) to testMux.
-func deadlineMux(c *clock) http.Handler {
+func deadlineMux(c *storetest.Clock) http.Handler {
 	mux := testMux()
 	mux.HandleFunc("/deadline", func(w http.ResponseWriter, r *http.Request) {
 		d, err := time.ParseDuration(r.FormValue("in"))

@@ -19,29 +19,13 @@ import (
 
 	"github.com/filesession/filesession"
 	"github.com/filesession/filesession/memstore"
+	"github.com/filesession/filesession/storetest"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef-test")
 
-// clock is a fake clock shared by the manager and the store.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Millisecond)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock is the fake clock shared by the manager and the store.
+func newClock() *storetest.Clock { return storetest.NewClock(time.Now().Truncate(time.Millisecond)) }
 
 // faultStore is a real store whose chosen operations fail while armed, to
 // drive the manager's error paths.
@@ -111,7 +95,7 @@ func (f *faultStore) Renew(ctx context.Context, o, n string, c filesession.Chang
 // env is a test server with a cookie-jar client.
 type env struct {
 	t     *testing.T
-	clock *clock
+	clock *storetest.Clock
 	mem   *memstore.Store
 	store *faultStore
 	m     *filesession.Manager

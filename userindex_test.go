@@ -17,6 +17,7 @@ import (
 
 	"github.com/filesession/filesession"
 	"github.com/filesession/filesession/memstore"
+	"github.com/filesession/filesession/storetest"
 )
 
 // uiServer is a manager over store behind routes that log in, list and
@@ -26,7 +27,7 @@ type uiServer struct {
 	m     *filesession.Manager
 	store filesession.Store
 	srv   *httptest.Server
-	clock *clock
+	clock *storetest.Clock
 }
 
 func newUIServer(t *testing.T, wrap func(*memstore.Store) filesession.Store) *uiServer {

@@ -26,6 +26,7 @@ import (
 	"github.com/filesession/filesession"
 	"github.com/filesession/filesession/csrf"
 	"github.com/filesession/filesession/filestore"
+	"github.com/filesession/filesession/storetest"
 	"golang.org/x/sys/unix"
 )
 
@@ -42,25 +43,6 @@ const (
 	host   = "app.example"
 	origin = "http://" + host
 )
-
-// clock is the fake clock of the manager and the store: expiry is tested by
-// moving it, never by sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // logBuffer collects every log line of the manager and the store.
 type logBuffer struct {
@@ -94,7 +76,7 @@ type env struct {
 	t     *testing.T
 	root  string
 	dir   string
-	clock *clock
+	clock *storetest.Clock
 	logs  *logBuffer
 	store *filestore.Store
 	m     *filesession.Manager
@@ -114,7 +96,7 @@ func newEnv(t *testing.T, s setup) *env {
 	// The fake clock runs ahead of the real one: the store keeps expiry
 	// hints in access times, and a hint in the real past is one the
 	// kernel's relatime rule may overwrite on any read.
-	e := &env{t: t, root: t.TempDir(), clock: &clock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}, logs: &logBuffer{}}
+	e := &env{t: t, root: t.TempDir(), clock: storetest.NewClock(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)), logs: &logBuffer{}}
 	e.dir = filepath.Join(e.root, "sessions")
 	for _, name := range canaries {
 		if err := os.WriteFile(filepath.Join(e.root, name), []byte("canary "+name), 0o600); err != nil {
