@@ -59,6 +59,14 @@ type verifier struct {
 	tally     tally
 	euid      uint32
 	writeFail error
+
+	// indexComplete says whether the per-user index was complete when
+	// verify started; only a complete index is checked entry by entry.
+	indexComplete bool
+	// rebuilt and rebuildErr make --fix rebuild the index once, however
+	// many sessions it missed.
+	rebuilt    bool
+	rebuildErr error
 }
 
 func runVerify(c *cli, args []string) error {
@@ -116,6 +124,9 @@ func (v *verifier) run() error {
 	}
 	defer s.Close()
 	v.s = s
+	if v.indexComplete, err = s.UserIndexComplete(v.c.ctx); err != nil {
+		return err
+	}
 	var total int64
 	if v.c.progressOn() {
 		total = countNames(dir)
@@ -175,6 +186,9 @@ func (v *verifier) entry(e *filestore.Entry, now time.Time) {
 		} else if !e.AccessTime.After(now) {
 			v.notices.NoHint++
 		}
+		if e.Kind == filestore.KindLive && e.Record.User != "" && e.ID != "" {
+			v.userIndex(e)
+		}
 		if e.Perm != 0o600 {
 			v.report(finding{Name: e.Name, Kind: e.Kind.String(), Problem: fmt.Sprintf("has mode %#o, want 0600 (other users can read the session)", e.Perm), Fix: "chmod 600"},
 				func() error { _, err := v.s.RestrictPermissions(ctx, e.Name); return err })
@@ -233,6 +247,35 @@ func (v *verifier) entry(e *filestore.Entry, now time.Time) {
 			what = typeName(e.Type)
 		}
 		v.report(finding{Name: e.Name, Kind: "foreign", Problem: "is a " + what + " that is not the store's; move or remove it yourself"}, nil)
+	}
+}
+
+// userIndex checks that a live session that names a user is listed in the
+// per-user index, without which revoke --user (and the application's "sign
+// out everywhere") would miss it. The store writes the index entry before
+// the session file, so a miss means the index was damaged or removed; an
+// index that is merely incomplete (never built) the store rebuilds on first
+// use, so only a complete one is checked. The fix is a rebuild, which only
+// ever adds entries.
+func (v *verifier) userIndex(e *filestore.Entry) {
+	ctx := v.c.ctx
+	rebuild := func() error {
+		if !v.rebuilt {
+			v.rebuilt, v.rebuildErr = true, v.s.RebuildUserIndex(ctx)
+		}
+		return v.rebuildErr
+	}
+	if !v.indexComplete {
+		// Not built yet (or marked incomplete): the store does not trust
+		// it, and builds it by a full scan before its first use.
+		return
+	}
+	listed, err := v.s.UserIndexed(ctx, e.ID, e.Record.User)
+	switch {
+	case err != nil:
+		v.report(finding{Name: e.Name, Kind: "index", Problem: fmt.Sprintf("per-user index could not be read: %v", err)}, nil)
+	case !listed:
+		v.report(finding{Name: e.Name, Kind: "index", Problem: "names a user but is missing from the per-user index: revoking that user would miss it", Fix: "rebuild the per-user index"}, rebuild)
 	}
 }
 

@@ -232,3 +232,53 @@ func TestVerifyRefusesAnUnsafeDirectory(t *testing.T) {
 		t.Errorf("directory after verify --fix: %v, %v", fi.Mode(), err)
 	}
 }
+
+// TestVerifyFindsAnOutOfDateUserIndex removes the per-user index's files by
+// hand, as an operator might, and checks that verify reports the sessions
+// it no longer lists (revoke --user would miss them), that --fix rebuilds
+// it, and that verify is clean afterwards.
+func TestVerifyFindsAnOutOfDateUserIndex(t *testing.T) {
+	f := newFixture(t)
+	n := f.now
+	ids := f.create(
+		sess{created: n.Add(-time.Hour), lastAccess: n.Add(-time.Minute), idle: 2 * time.Hour, owner: "ann"},
+		sess{created: n.Add(-time.Hour), lastAccess: n.Add(-time.Minute), idle: 2 * time.Hour, owner: "bob"},
+	)
+	// The store marks its index complete once it has built it by a scan.
+	s := f.open(f.dir)
+	if err := s.RebuildUserIndex(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	f.run("verify").want(t, 0)
+
+	// Drop every user's index file, keeping the directory, its salt and its
+	// completeness marker: the index now claims to be complete but lists
+	// nothing.
+	entries, err := os.ReadDir(f.path(indexDirName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") {
+			if err := os.Remove(filepath.Join(f.path(indexDirName), e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r := f.run("verify").want(t, 1)
+	for _, id := range ids {
+		if !strings.Contains(r.stdout, f.name(id)) || !strings.Contains(r.stdout, "missing from the per-user index") {
+			t.Fatalf("verify did not report %s:\n%s", f.name(id), r.stdout)
+		}
+	}
+	f.run("verify", "--fix").want(t, 0)
+	f.run("verify").want(t, 0)
+	s = f.open(f.dir)
+	defer s.Close()
+	for i, user := range []string{"ann", "bob"} {
+		if ok, err := s.UserIndexed(t.Context(), ids[i], user); err != nil || !ok {
+			t.Fatalf("after verify --fix, %s is not indexed under %s: %v", f.name(ids[i]), user, err)
+		}
+	}
+}
