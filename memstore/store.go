@@ -148,6 +148,16 @@ func (s *Store) Create(ctx context.Context, id string, r filesession.Record) err
 	return nil
 }
 
+// enterChange is enter for the methods that apply a Change: it also takes
+// the store's own copy of c and checks the user it sets.
+func enterChange(ctx context.Context, c filesession.Change, ids ...string) (filesession.Change, error) {
+	if err := enter(ctx, ids...); err != nil {
+		return c, err
+	}
+	c = ownChange(c)
+	return c, checkChangeUser(c)
+}
+
 // ownChange copies the parts of c that Apply would otherwise share with
 // the caller: the bytes of each value set.
 func ownChange(c filesession.Change) filesession.Change {
@@ -165,11 +175,8 @@ func ownChange(c filesession.Change) filesession.Change {
 // an error matching filesession.ErrNotFound if there is no live session
 // with that ID, and then stores nothing.
 func (s *Store) Save(ctx context.Context, id string, c filesession.Change) error {
-	if err := enter(ctx, id); err != nil {
-		return err
-	}
-	c = ownChange(c)
-	if err := checkChangeUser(c); err != nil {
+	c, err := enterChange(ctx, c, id)
+	if err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -242,11 +249,8 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*filesession.Reco
 // filesession.ErrExists if newID has one (which includes newID == oldID);
 // in both cases nothing changes.
 func (s *Store) Renew(ctx context.Context, oldID, newID string, c filesession.Change) error {
-	if err := enter(ctx, oldID, newID); err != nil {
-		return err
-	}
-	c = ownChange(c)
-	if err := checkChangeUser(c); err != nil {
+	c, err := enterChange(ctx, c, oldID, newID)
+	if err != nil {
 		return err
 	}
 	s.mu.Lock()
